@@ -1,0 +1,215 @@
+"""
+Typed errors raised by the SmartlyQ provider.
+
+Every error the API can answer maps to one class, chosen by HTTP status first and by the
+error ``code`` second (SmartlyQ's own sources spell the codes differently, the statuses never).
+Messages name the method, path, status, code and request id, so that a task log tells what
+failed without a debugger, and never the API key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowException
+
+__all__ = [
+    "SmartlyQAPIError",
+    "SmartlyQAuthError",
+    "SmartlyQConfigurationError",
+    "SmartlyQConflictError",
+    "SmartlyQConnectionError",
+    "SmartlyQDuplicateContentError",
+    "SmartlyQError",
+    "SmartlyQIdempotencyConflictError",
+    "SmartlyQInsufficientBalanceError",
+    "SmartlyQNotEnabledError",
+    "SmartlyQNotFoundError",
+    "SmartlyQProviderNotConfiguredError",
+    "SmartlyQRateLimitError",
+    "SmartlyQServerError",
+    "SmartlyQSignatureError",
+    "SmartlyQUnsupportedPlatformError",
+    "SmartlyQValidationError",
+]
+
+
+class SmartlyQError(AirflowException):
+    """Base class of every error raised by the SmartlyQ provider."""
+
+
+class SmartlyQConnectionError(SmartlyQError):
+    """
+    Raise when SmartlyQ could not be reached, after the hook's retries.
+
+    Covers refused and dropped connections and timeouts: no HTTP answer arrived at all.
+    """
+
+    def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
+        super().__init__(message)
+        self.method = method
+        self.path = path
+
+
+class SmartlyQConfigurationError(SmartlyQError):
+    """Raise when the Airflow connection cannot be used (no API key, bad base URL or extras)."""
+
+
+class SmartlyQSignatureError(SmartlyQError):
+    """Raise when a webhook delivery's ``X-SmartlyQ-Signature`` does not verify."""
+
+
+class SmartlyQAPIError(SmartlyQError):
+    """
+    Raise when SmartlyQ answers with an error envelope or an unusable body.
+
+    :param status_code: HTTP status of the answer.
+    :param code: SmartlyQ's error code (``error.code``), ``None`` when the body had none.
+    :param message: SmartlyQ's error message, or a description of the unusable body.
+    :param details: ``error.details`` as sent, or ``None``.
+    :param request_id: ``meta.request_id`` (or the ``X-Request-Id`` header), when present.
+    :param method: HTTP method of the failed call.
+    :param path: API path of the failed call, relative to the base URL.
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        code: str | None,
+        message: str,
+        *,
+        details: Any = None,
+        request_id: str | None = None,
+        method: str = "",
+        path: str = "",
+    ) -> None:
+        self.status_code = status_code  # type: ignore[assignment]  # AirflowException says HTTPStatus
+        self.code = code
+        self.message = message
+        self.details = details
+        self.request_id = request_id
+        self.method = method
+        self.path = path
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        where = f"{self.method} {self.path}".strip() or "SmartlyQ request"
+        return (
+            f"{where} failed: HTTP {self.status_code}, code {self.code or '-'}, "
+            f"request id {self.request_id or '-'}: {self.message}"
+        )
+
+    def __reduce__(self):  # keep the keyword-only fields when pickled (XCom, subprocesses)
+        return (
+            _rebuild_api_error,
+            (
+                type(self),
+                self.status_code,
+                self.code,
+                self.message,
+                {
+                    "details": self.details,
+                    "request_id": self.request_id,
+                    "method": self.method,
+                    "path": self.path,
+                },
+            ),
+        )
+
+
+def _rebuild_api_error(cls, status_code, code, message, kwargs):
+    return cls(status_code, code, message, **kwargs)
+
+
+class SmartlyQAuthError(SmartlyQAPIError):
+    """Raise on 401 (bad or missing API key) and 403 (the key lacks the scope)."""
+
+
+class SmartlyQNotFoundError(SmartlyQAPIError):
+    """Raise on 404: the account, state token or post does not exist (for this profile)."""
+
+
+class SmartlyQNotEnabledError(SmartlyQNotFoundError):
+    """Raise on 404 ``NOT_ENABLED``: headless connect is switched off for this SmartlyQ instance."""
+
+
+class SmartlyQValidationError(SmartlyQAPIError):
+    """
+    Raise on 400/422, or on bad input caught before any request is sent.
+
+    Errors caught locally carry ``status_code`` 0 and code ``LOCAL_VALIDATION``.
+    """
+
+    @classmethod
+    def local(cls, message: str, *, method: str = "", path: str = "") -> SmartlyQValidationError:
+        """Build the error for bad input found before sending anything."""
+        return cls(0, "LOCAL_VALIDATION", message, method=method, path=path)
+
+    def _describe(self) -> str:
+        if self.status_code == 0:
+            return f"Invalid input, nothing was sent to SmartlyQ: {self.message}"
+        return super()._describe()
+
+
+class SmartlyQUnsupportedPlatformError(SmartlyQValidationError):
+    """Raise on 422 ``UNSUPPORTED_PLATFORM``; ``supported_platforms`` lists the accepted names."""
+
+    @property
+    def supported_platforms(self) -> list[str]:
+        details = self.details
+        if isinstance(details, dict):
+            for key in ("supported_platforms", "supported", "platforms"):
+                value = details.get(key)
+                if isinstance(value, list):
+                    return [str(item) for item in value]
+        if isinstance(details, list):
+            return [str(item) for item in details]
+        return []
+
+    def _describe(self) -> str:
+        supported = ", ".join(self.supported_platforms) or "unknown"
+        return f"{super()._describe()} (supported platforms: {supported})"
+
+
+class SmartlyQProviderNotConfiguredError(SmartlyQValidationError):
+    """Raise on 422 ``PROVIDER_NOT_CONFIGURED``: the instance has no OAuth app for the platform."""
+
+
+class SmartlyQInsufficientBalanceError(SmartlyQAPIError):
+    """Raise on 402: the workspace has run out of credits."""
+
+
+class SmartlyQConflictError(SmartlyQAPIError):
+    """Raise on 409 with a code other than the specific ones below."""
+
+
+class SmartlyQDuplicateContentError(SmartlyQConflictError):
+    """Raise on 409 ``DUPLICATE_CONTENT``; ``existing_post_id`` names the earlier post."""
+
+    @property
+    def existing_post_id(self) -> int | None:
+        if isinstance(self.details, dict):
+            value = self.details.get("existing_post_id")
+            if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+                return int(value)
+        return None
+
+
+class SmartlyQIdempotencyConflictError(SmartlyQConflictError):
+    """Raise on 409 ``IDEMPOTENCY_CONFLICT``: the key was used before with a different body."""
+
+
+class SmartlyQRateLimitError(SmartlyQAPIError):
+    """Raise on 429 once the hook's retries are spent; ``retry_after`` is in seconds."""
+
+    def __init__(self, *args: Any, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(*args, **kwargs)
+
+    def __reduce__(self):
+        rebuild, (cls, status, code, message, kwargs) = super().__reduce__()
+        return rebuild, (cls, status, code, message, {**kwargs, "retry_after": self.retry_after})
+
+
+class SmartlyQServerError(SmartlyQAPIError):
+    """Raise on 5xx once the hook's retries are spent, also when the body was not JSON."""

@@ -1,0 +1,80 @@
+"""Describe the provider to Airflow (entry point ``apache_airflow_provider``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_smartlyq import __version__
+
+_INTEGRATION = "SmartlyQ"
+_PACKAGE = "airflow_provider_smartlyq"
+
+
+def get_provider_info() -> dict[str, Any]:
+    """
+    Return the provider's metadata: connection type, form, hooks, operators, sensors, triggers.
+
+    Airflow 3.3 builds the connection form from ``ui-field-behaviour`` and ``conn-fields`` here;
+    the hook's classmethods are read only where flask-appbuilder is installed.
+    """
+    return {
+        "package-name": "airflow-provider-smartlyq",
+        "name": "SmartlyQ",
+        "description": "`SmartlyQ <https://smartlyq.com/>`__ social-account API: headless connect, "
+        "token health, reconnect links, pause/resume and publishing.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": _INTEGRATION,
+                "external-doc-url": "https://docs.smartlyq.com/",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.hooks.smartlyq"]}],
+        "operators": [
+            {"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.operators.smartlyq"]}
+        ],
+        "sensors": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.sensors.smartlyq"]}],
+        "triggers": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.triggers.smartlyq"]}],
+        "extra-links": [
+            f"{_PACKAGE}.links.SmartlyQConnectLink",
+            f"{_PACKAGE}.links.SmartlyQReconnectLink",
+            f"{_PACKAGE}.links.SmartlyQPostLink",
+        ],
+        "connection-types": [
+            {
+                "connection-type": "smartlyq",
+                "hook-class-name": f"{_PACKAGE}.hooks.smartlyq.SmartlyQHook",
+                "hook-name": "SmartlyQ",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "login", "port", "extra"],
+                    "relabeling": {"host": "API base URL", "password": "API key"},
+                    "placeholders": {
+                        "host": "https://api.smartlyq.com",
+                        "password": "sqk_live_…",
+                        "profile_id": "e.g. 42 (optional: a managed sub-account)",
+                        "timeout": "30",
+                        "max_retries": "5",
+                    },
+                },
+                "conn-fields": {
+                    "profile_id": {
+                        "label": "Profile ID",
+                        "description": "Managed sub-account to act for (sent as X-Profile-Id). "
+                        "Leave empty for the key's own account.",
+                        "schema": {"type": ["integer", "null"], "minimum": 1},
+                    },
+                    "timeout": {
+                        "label": "Timeout (seconds)",
+                        "description": "Seconds to wait for each API answer. Default 30.",
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                    },
+                    "max_retries": {
+                        "label": "Max retries",
+                        "description": "Retries on connection errors, 429 and 5xx answers. Default 5.",
+                        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
+                    },
+                },
+            }
+        ],
+    }

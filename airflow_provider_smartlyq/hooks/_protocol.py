@@ -1,0 +1,291 @@
+"""
+SmartlyQ's wire protocol, shared by the sync and async paths.
+
+One definition of what a request is, how an answer becomes data or a typed error, and when a
+failure is retried and after how long. The two transports (``requests`` and ``aiohttp``) only
+move bytes; everything that decides lives here, so the two paths cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tenacity import retry_if_exception, stop_after_attempt
+
+from airflow_provider_smartlyq.exceptions import (
+    SmartlyQAPIError,
+    SmartlyQAuthError,
+    SmartlyQConflictError,
+    SmartlyQConnectionError,
+    SmartlyQDuplicateContentError,
+    SmartlyQIdempotencyConflictError,
+    SmartlyQInsufficientBalanceError,
+    SmartlyQNotEnabledError,
+    SmartlyQNotFoundError,
+    SmartlyQProviderNotConfiguredError,
+    SmartlyQRateLimitError,
+    SmartlyQServerError,
+    SmartlyQUnsupportedPlatformError,
+    SmartlyQValidationError,
+)
+from airflow_provider_smartlyq.validation import validate_idempotency_key
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from tenacity import RetryCallState
+
+    from airflow_provider_smartlyq.hooks._settings import ConnectionSettings
+
+
+class LoggerLike(Protocol):
+    """What the transports need of a logger (stdlib and Airflow's structlog loggers both fit)."""
+
+    def debug(self, event: Any, *args: Any, **kw: Any) -> Any: ...
+    def warning(self, event: Any, *args: Any, **kw: Any) -> Any: ...
+
+
+#: Statuses that mean "try again later"; everything else is final.
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Never wait longer than this for one ``Retry-After``: a task should fail, not hang for hours.
+MAX_RETRY_AFTER = 120.0
+#: Methods that change state: they always carry an idempotency key, so a retry cannot act twice.
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One logical API call; its idempotency key stays the same across retries."""
+
+    method: str
+    path: str
+    json: Any = None
+    params: Mapping[str, Any] | None = None
+    idempotency_key: str | None = None
+
+    @classmethod
+    def build(
+        cls,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> ApiRequest:
+        """Build a request, generating the idempotency key of a write once, here."""
+        method = method.upper()
+        if method in WRITE_METHODS:
+            if idempotency_key is None:
+                idempotency_key = f"af-{uuid.uuid4().hex}"
+            else:
+                idempotency_key = validate_idempotency_key(idempotency_key)
+        return cls(method, path, json, params, idempotency_key)
+
+    def headers(self, settings: ConnectionSettings) -> dict[str, str]:
+        """Return the headers for this request under ``settings``."""
+        headers = settings.headers()
+        if self.json is not None:
+            headers["Content-Type"] = "application/json"
+        if self.idempotency_key:
+            headers["X-Idempotency-Key"] = self.idempotency_key
+        return headers
+
+    def body(self) -> bytes | None:
+        """Return the JSON body as bytes, encoded the same way on both transports."""
+        if self.json is None:
+            return None
+        return json.dumps(self.json, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class ApiResult:
+    """The parts of a success envelope that callers may need."""
+
+    data: Any
+    meta: dict[str, Any] = field(default_factory=dict)
+    pagination: dict[str, Any] | None = None
+    rate_limit: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def request_id(self) -> str | None:
+        return self.meta.get("request_id")
+
+
+def interpret(request: ApiRequest, status: int, headers: Mapping[str, str], body: bytes) -> ApiResult:
+    """
+    Turn one HTTP answer into an :class:`ApiResult`, or raise the typed error for it.
+
+    Branches on the HTTP status first and on SmartlyQ's error code second.
+    """
+    payload = _decode(body)
+    meta = payload.get("meta") if isinstance(payload, dict) else None
+    meta = meta if isinstance(meta, dict) else {}
+    request_id = meta.get("request_id") or _header(headers, "X-Request-Id")
+    if 200 <= status < 300:
+        if status == 204:
+            return ApiResult(data=None, meta=meta)
+        if not isinstance(payload, dict) or payload.get("success") is not True or "data" not in payload:
+            # A 2xx with an unreadable body is the server's fault; GETs and keyed writes may retry.
+            raise SmartlyQServerError(
+                status,
+                "INVALID_RESPONSE",
+                "the answer was not a SmartlyQ success envelope (malformed or truncated JSON)",
+                request_id=request_id,
+                method=request.method,
+                path=request.path,
+            )
+        return ApiResult(
+            data=payload["data"],
+            meta=meta,
+            pagination=payload.get("pagination") if isinstance(payload.get("pagination"), dict) else None,
+            rate_limit={k: v for k, v in headers.items() if k.lower().startswith("x-ratelimit-")},
+        )
+    raise error_for(request, status, headers, payload, request_id)
+
+
+def error_for(
+    request: ApiRequest,
+    status: int,
+    headers: Mapping[str, str],
+    payload: Any,
+    request_id: str | None,
+) -> SmartlyQAPIError:
+    """Return the typed error for a non-2xx answer."""
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict):
+        code = str(error.get("code")) if error.get("code") else None
+        message = str(error.get("message") or "no message")
+        details = error.get("details")
+    else:
+        code, details = None, None
+        message = "the answer had no SmartlyQ error envelope (non-JSON body)"
+    kwargs: dict[str, Any] = {
+        "details": details,
+        "request_id": request_id,
+        "method": request.method,
+        "path": request.path,
+    }
+    upper = (code or "").upper()
+    if status in (401, 403):
+        return SmartlyQAuthError(status, code, message, **kwargs)
+    if status == 404:
+        cls = SmartlyQNotEnabledError if upper == "NOT_ENABLED" else SmartlyQNotFoundError
+        return cls(status, code, message, **kwargs)
+    if status == 402:
+        return SmartlyQInsufficientBalanceError(status, code, message, **kwargs)
+    if status == 409:
+        conflict_cls: type[SmartlyQConflictError] = SmartlyQConflictError
+        if upper == "DUPLICATE_CONTENT":
+            conflict_cls = SmartlyQDuplicateContentError
+        elif upper == "IDEMPOTENCY_CONFLICT":
+            conflict_cls = SmartlyQIdempotencyConflictError
+        return conflict_cls(status, code, message, **kwargs)
+    if status == 422 and upper == "UNSUPPORTED_PLATFORM":
+        return SmartlyQUnsupportedPlatformError(status, code, message, **kwargs)
+    if status == 422 and upper == "PROVIDER_NOT_CONFIGURED":
+        return SmartlyQProviderNotConfiguredError(status, code, message, **kwargs)
+    if status in (400, 422):
+        return SmartlyQValidationError(status, code, message, **kwargs)
+    if status == 429:
+        return SmartlyQRateLimitError(
+            status, code, message, retry_after=parse_retry_after(_header(headers, "Retry-After")), **kwargs
+        )
+    if status >= 500:
+        return SmartlyQServerError(status, code, message, **kwargs)
+    return SmartlyQAPIError(status, code, message, **kwargs)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Return whether a failed attempt may be tried again (the request carries a key if it writes)."""
+    if isinstance(exc, SmartlyQConnectionError):
+        return True
+    return isinstance(exc, SmartlyQAPIError) and exc.status_code in RETRYABLE_STATUSES
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Return a ``Retry-After`` header (seconds or an HTTP date) as seconds, capped, or ``None``."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """
+    When and how long to wait between attempts; one instance drives both transports.
+
+    Exponential backoff with full jitter between ``min_wait`` and ``max_wait``, unless the
+    server said how long (``Retry-After``), which is honoured as given (capped).
+    """
+
+    max_retries: int
+    min_wait: float = 0.5
+    max_wait: float = 30.0
+
+    def wait(self, retry_state: RetryCallState) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(exc, SmartlyQRateLimitError) and exc.retry_after is not None:
+            return exc.retry_after
+        ceiling = min(self.max_wait, self.min_wait * 2 ** (retry_state.attempt_number - 1))
+        return random.uniform(self.min_wait, max(self.min_wait, ceiling))
+
+    def tenacity_kwargs(self, log: LoggerLike, request: ApiRequest) -> dict[str, Any]:
+        """Return the keyword arguments for ``tenacity.Retrying`` and ``AsyncRetrying`` alike."""
+
+        def before_sleep(retry_state: RetryCallState) -> None:
+            exc = retry_state.outcome.exception() if retry_state.outcome else None
+            log.warning(
+                "SmartlyQ %s %s failed (%s); retry %d of %d in %.1f s",
+                request.method,
+                request.path,
+                _short(exc),
+                retry_state.attempt_number,
+                self.max_retries,
+                retry_state.upcoming_sleep,
+            )
+
+        return {
+            "retry": retry_if_exception(is_retryable),
+            "stop": stop_after_attempt(self.max_retries + 1),
+            "wait": self.wait,
+            "before_sleep": before_sleep,
+            "reraise": True,
+        }
+
+
+def _short(exc: BaseException | None) -> str:
+    if isinstance(exc, SmartlyQAPIError):
+        return f"HTTP {exc.status_code} {exc.code or ''}".strip()
+    return type(exc).__name__ if exc else "unknown"
+
+
+def _decode(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        lowered = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
+    return value

@@ -1,0 +1,193 @@
+"""
+Turn an Airflow connection into the settings a SmartlyQ request needs.
+
+Pure functions over the connection's fields: no I/O, so the sync and async paths read the
+connection their own way (``get_connection`` / ``aget_connection``) and share everything after.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from airflow_provider_smartlyq import __version__
+from airflow_provider_smartlyq.exceptions import SmartlyQConfigurationError
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+DEFAULT_BASE_URL = "https://api.smartlyq.com"
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_RETRIES = 5
+USER_AGENT = f"airflow-provider-smartlyq/{__version__}"
+
+# Extras as the UI's conn-fields store them, and as older form widgets prefixed them.
+_EXTRA_PREFIX = "extra__smartlyq__"
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """
+    Everything needed to talk to SmartlyQ through one connection.
+
+    The API key is excluded from ``repr`` and equality hashing, so that settings can be
+    logged, compared and used as a pool key without the key leaking anywhere.
+    """
+
+    conn_id: str
+    base_url: str
+    api_key: str = field(repr=False, compare=False)
+    profile_id: int | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+    #: ``True`` (system CAs), or the path of a CA bundle to trust (e.g. the emulator's TLS cert).
+    verify: bool | str = True
+
+    def headers(self) -> dict[str, str]:
+        """Return the headers every request carries."""
+        headers = {
+            "Authorization": f"Bearer {self.api_key}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        if self.profile_id is not None:
+            headers["X-Profile-Id"] = str(self.profile_id)
+        return headers
+
+    def url(self, path: str) -> str:
+        """Return the absolute URL of an API ``path`` such as ``/social/accounts``."""
+        return f"{self.base_url}{path}"
+
+
+def settings_from_connection(
+    conn: Connection,
+    *,
+    timeout: float | None = None,
+    max_retries: int | None = None,
+) -> ConnectionSettings:
+    """
+    Build :class:`ConnectionSettings` from an Airflow connection.
+
+    The password is the API key, the host the base URL (``https://api.smartlyq.com`` when
+    empty; ``/v1`` appended exactly once). Extras ``profile_id``, ``timeout``, ``max_retries``,
+    ``ca_bundle`` and ``verify_ssl`` may arrive as strings (URI form) and are cast here.
+    Explicit ``timeout``/``max_retries`` arguments win over the extras.
+
+    :raises SmartlyQConfigurationError: no API key, or a value that cannot be used.
+    """
+    conn_id = conn.conn_id or "<unnamed>"
+    if not conn.password:
+        raise SmartlyQConfigurationError(
+            f"Connection {conn_id!r} has no API key: put the SmartlyQ key (sqk_live_... or "
+            "sqk_test_...) in the connection's password field ('API key' in the UI)."
+        )
+    extras = _extras(conn)
+    verify: bool | str = True
+    if extras.get("ca_bundle"):
+        verify = str(extras["ca_bundle"])
+    elif "verify_ssl" in extras:
+        verify = _as_bool(extras["verify_ssl"], "verify_ssl", conn_id)
+    return ConnectionSettings(
+        conn_id=conn_id,
+        base_url=base_url_from(conn.host, conn.port, conn_id=conn_id),
+        api_key=conn.password,
+        profile_id=_as_int(extras.get("profile_id"), "profile_id", conn_id, minimum=1),
+        timeout=timeout if timeout is not None else _as_float(extras.get("timeout"), conn_id),
+        max_retries=(
+            max_retries
+            if max_retries is not None
+            else _as_int(
+                extras.get("max_retries"), "max_retries", conn_id, minimum=0, default=DEFAULT_MAX_RETRIES
+            )
+        ),
+        verify=verify,
+    )
+
+
+def base_url_from(host: str | None, port: int | None = None, *, conn_id: str = "") -> str:
+    """
+    Return the API base URL for a connection host, ending in ``/v1`` exactly once.
+
+    A host without a scheme gets ``https``, or ``http`` when it is a loopback address (the
+    emulator). Plain ``http`` to any other host is refused: it would send the key in clear.
+    """
+    raw = (host or "").strip() or DEFAULT_BASE_URL
+    if "://" not in raw:
+        hostname = urlsplit(f"//{raw}").hostname or ""
+        raw = f"{'http' if _is_loopback(hostname) else 'https'}://{raw}"
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SmartlyQConfigurationError(f"Connection {conn_id!r}: host {host!r} is not a usable base URL")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise SmartlyQConfigurationError(
+            f"Connection {conn_id!r}: refusing plain http to {parts.hostname}; the API key would travel "
+            "unencrypted. Use https (plain http is allowed only for loopback hosts such as the emulator)."
+        )
+    netloc = parts.netloc
+    if port and parts.port is None:
+        netloc = f"{netloc}:{port}"
+    path = parts.path.rstrip("/")
+    if not path.endswith("/v1"):
+        path = f"{path}/v1"
+    return urlunsplit((parts.scheme, netloc, path, "", ""))
+
+
+def _is_loopback(hostname: str) -> bool:
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _extras(conn: Connection) -> dict[str, Any]:
+    extras = dict(conn.extra_dejson or {})
+    for key in list(extras):
+        if key.startswith(_EXTRA_PREFIX):
+            extras.setdefault(key[len(_EXTRA_PREFIX) :], extras.pop(key))
+    # The UI stores empty form fields as "" or None: treat them as not set.
+    return {key: value for key, value in extras.items() if value not in ("", None)}
+
+
+def _as_int(value: Any, name: str, conn_id: str, *, minimum: int, default: int | None = None) -> Any:
+    if value is None:
+        return default
+    try:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError
+        number = int(str(value).strip()) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError):
+        raise SmartlyQConfigurationError(
+            f"Connection {conn_id!r}: extra {name!r} must be an integer, got {value!r}"
+        ) from None
+    if number < minimum:
+        raise SmartlyQConfigurationError(f"Connection {conn_id!r}: extra {name!r} must be >= {minimum}")
+    return number
+
+
+def _as_float(value: Any, conn_id: str) -> float:
+    if value is None:
+        return DEFAULT_TIMEOUT
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SmartlyQConfigurationError(
+            f"Connection {conn_id!r}: extra 'timeout' must be a number of seconds, got {value!r}"
+        ) from None
+    if number <= 0:
+        raise SmartlyQConfigurationError(f"Connection {conn_id!r}: extra 'timeout' must be > 0")
+    return number
+
+
+def _as_bool(value: Any, name: str, conn_id: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise SmartlyQConfigurationError(f"Connection {conn_id!r}: extra {name!r} must be true or false")

@@ -1,0 +1,205 @@
+"""
+Move SmartlyQ requests over the wire: ``requests`` for tasks, ``aiohttp`` for triggers.
+
+Both transports defer every decision (headers, error mapping, retries) to
+:mod:`airflow_provider_smartlyq.hooks._protocol`; they differ only in how bytes travel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ssl
+import weakref
+from typing import TYPE_CHECKING
+
+import aiohttp
+import requests
+from tenacity import AsyncRetrying, Retrying
+
+from airflow_provider_smartlyq.exceptions import SmartlyQConnectionError
+from airflow_provider_smartlyq.hooks._protocol import (
+    ApiRequest,
+    ApiResult,
+    LoggerLike,
+    RetryPolicy,
+    interpret,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_smartlyq.hooks._settings import ConnectionSettings
+
+#: Sockets one event loop may hold open to SmartlyQ, whatever the number of waiting triggers.
+ASYNC_POOL_LIMIT = 100
+
+
+def _unreachable(request: ApiRequest, exc: BaseException) -> SmartlyQConnectionError:
+    return SmartlyQConnectionError(
+        f"{request.method} {request.path}: no answer from SmartlyQ ({type(exc).__name__}: {exc})",
+        method=request.method,
+        path=request.path,
+    )
+
+
+class SyncTransport:
+    """Send requests through one keep-alive ``requests.Session``."""
+
+    def __init__(self, settings: ConnectionSettings, policy: RetryPolicy, log: LoggerLike) -> None:
+        self.settings = settings
+        self.policy = policy
+        self.log = log
+        self.session = requests.Session()
+
+    def call(self, request: ApiRequest) -> ApiResult:
+        """Send ``request``, retrying per the policy; return the result or raise a typed error."""
+        result: ApiResult | None = None
+        for attempt in Retrying(**self.policy.tenacity_kwargs(self.log, request)):
+            with attempt:
+                result = self._once(request)
+        assert result is not None  # reraise=True: the loop either returned a result or raised
+        return result
+
+    def _once(self, request: ApiRequest) -> ApiResult:
+        try:
+            response = self.session.request(
+                request.method,
+                self.settings.url(request.path),
+                params=request.params,
+                data=request.body(),
+                headers=request.headers(self.settings),
+                timeout=self.settings.timeout,
+                verify=self.settings.verify,
+                allow_redirects=False,
+            )
+            body = response.content
+        except requests.RequestException as exc:
+            raise _unreachable(request, exc) from exc
+        self.log.debug(
+            "SmartlyQ %s %s -> HTTP %s (request id %s)",
+            request.method,
+            request.path,
+            response.status_code,
+            response.headers.get("X-Request-Id", "-"),
+        )
+        return interpret(request, response.status_code, response.headers, body)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+class AsyncTransport:
+    """Send requests through the event loop's shared ``aiohttp`` session (see :class:`SessionPool`)."""
+
+    def __init__(self, settings: ConnectionSettings, policy: RetryPolicy, log: LoggerLike) -> None:
+        self.settings = settings
+        self.policy = policy
+        self.log = log
+        self._session: aiohttp.ClientSession | None = None
+
+    async def call(self, request: ApiRequest) -> ApiResult:
+        """Send ``request``, retrying per the policy; return the result or raise a typed error."""
+        if self._session is None or self._session.closed:
+            self._session = POOL.acquire()
+        session = self._session
+        result: ApiResult | None = None
+        async for attempt in AsyncRetrying(**self.policy.tenacity_kwargs(self.log, request)):
+            with attempt:
+                result = await self._once(session, request)
+        assert result is not None
+        return result
+
+    async def _once(self, session: aiohttp.ClientSession, request: ApiRequest) -> ApiResult:
+        try:
+            async with session.request(
+                request.method,
+                self.settings.url(request.path),
+                params=request.params,
+                data=request.body(),
+                headers=request.headers(self.settings),
+                timeout=aiohttp.ClientTimeout(total=self.settings.timeout),
+                ssl=ssl_for(self.settings.verify),
+                allow_redirects=False,
+            ) as response:
+                body = await response.read()
+                status, headers = response.status, response.headers
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise _unreachable(request, exc) from exc
+        self.log.debug(
+            "SmartlyQ %s %s -> HTTP %s (request id %s)",
+            request.method,
+            request.path,
+            status,
+            headers.get("X-Request-Id", "-"),
+        )
+        return interpret(request, status, headers, body)
+
+    async def close(self) -> None:
+        """Release this transport's use of the shared session (closing it if nobody else uses it)."""
+        if self._session is not None:
+            session, self._session = self._session, None
+            await POOL.release(session)
+
+
+@functools.lru_cache(maxsize=16)
+def ssl_for(verify: bool | str) -> ssl.SSLContext | bool:
+    """
+    Return the ``ssl`` argument for aiohttp, building each SSL context once per process.
+
+    An SSL context costs about 0.8 MB and milliseconds of CPU: it must not be built per poll.
+    """
+    if verify is False:
+        return False
+    if isinstance(verify, str):
+        return ssl.create_default_context(cafile=verify)
+    return ssl.create_default_context()
+
+
+class SessionPool:
+    """
+    Share one ``aiohttp.ClientSession`` per event loop, counted by lease.
+
+    Thousands of triggers waiting in one triggerer then hold a bounded pool of sockets (at most
+    :data:`ASYNC_POOL_LIMIT`) and one set of buffers, instead of a session each. The session
+    closes when its last user releases it. Headers (the API key) travel per request, so hooks
+    on different connections can share it safely.
+    """
+
+    def __init__(self) -> None:
+        self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._leases: dict[int, int] = {}
+
+    def acquire(self) -> aiohttp.ClientSession:
+        """Return the running loop's shared session, creating it on first use."""
+        loop = asyncio.get_running_loop()
+        session = self._sessions.get(loop)
+        if session is None or session.closed:
+            connector = aiohttp.TCPConnector(limit=ASYNC_POOL_LIMIT, keepalive_timeout=30, ttl_dns_cache=300)
+            session = aiohttp.ClientSession(connector=connector, trust_env=True)
+            self._sessions[loop] = session
+            self._leases[id(session)] = 0
+        self._leases[id(session)] += 1
+        return session
+
+    async def release(self, session: aiohttp.ClientSession) -> None:
+        """Give back one lease on ``session``; close it when it was the last."""
+        remaining = self._leases.get(id(session), 0) - 1
+        if remaining > 0:
+            self._leases[id(session)] = remaining
+            return
+        self._leases.pop(id(session), None)
+        for loop, shared in list(self._sessions.items()):
+            if shared is session:
+                del self._sessions[loop]
+        if not session.closed:
+            await session.close()
+
+    def leases(self) -> int:
+        """Return how many leases are held on the running loop's session (for tests and benchmarks)."""
+        session = self._sessions.get(asyncio.get_running_loop())
+        return self._leases.get(id(session), 0) if session is not None else 0
+
+
+#: The process-wide pool; one session per event loop lives in it.
+POOL = SessionPool()

@@ -1,0 +1,234 @@
+"""Hook for SmartlyQ's social-account API."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_smartlyq.hooks import _operations as ops
+from airflow_provider_smartlyq.hooks._protocol import RetryPolicy
+from airflow_provider_smartlyq.hooks._settings import ConnectionSettings, settings_from_connection
+from airflow_provider_smartlyq.hooks._transport import AsyncTransport, SyncTransport
+
+if TYPE_CHECKING:
+    import requests
+
+    from airflow_provider_smartlyq.hooks._operations import Operation
+
+
+class SmartlyQHook(BaseHook):
+    """
+    Talk to SmartlyQ's social-account API through an Airflow connection.
+
+    The connection's password is the API key, its host the base URL (default
+    ``https://api.smartlyq.com``). Extras: ``profile_id`` (sent as ``X-Profile-Id``),
+    ``timeout`` (seconds, default 30), ``max_retries`` (default 5) and ``ca_bundle``.
+
+    Every method returns the API's ``data`` as plain dicts and lists, ready for XCom. Sync
+    methods share one keep-alive ``requests.Session``; the ``a``-prefixed async twins share
+    one ``aiohttp`` session per event loop and must be released with :meth:`aclose`. Both retry
+    connection errors, timeouts, 429 and 5xx with exponential backoff (honouring
+    ``Retry-After``); writes carry an ``X-Idempotency-Key`` so that a retry never acts twice.
+
+    :param smartlyq_conn_id: The Airflow connection to use.
+    :param timeout: Seconds per request; overrides the connection's ``timeout`` extra.
+    :param max_retries: Retries after the first attempt; overrides the ``max_retries`` extra.
+    :param retry_min_wait: Shortest backoff between attempts, in seconds.
+    :param retry_max_wait: Longest backoff between attempts, in seconds (``Retry-After`` aside).
+    """
+
+    conn_name_attr = "smartlyq_conn_id"
+    default_conn_name = "smartlyq_default"
+    conn_type = "smartlyq"
+    hook_name = "SmartlyQ"
+
+    def __init__(
+        self,
+        smartlyq_conn_id: str = default_conn_name,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_min_wait: float = 0.5,
+        retry_max_wait: float = 30.0,
+        logger_name: str | None = None,
+    ) -> None:
+        super().__init__(logger_name=logger_name)
+        self.smartlyq_conn_id = smartlyq_conn_id
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.retry_min_wait = retry_min_wait
+        self.retry_max_wait = retry_max_wait
+        # Nothing is read or opened here: DAG files build hooks at parse time.
+        self._sync: SyncTransport | None = None
+        self._async: AsyncTransport | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(smartlyq_conn_id={self.smartlyq_conn_id!r})"
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _settings_from(self, conn: Any) -> ConnectionSettings:
+        settings = settings_from_connection(conn, timeout=self.timeout, max_retries=self.max_retries)
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(settings.api_key)  # Airflow masks passwords too; this also covers custom backends
+        return settings
+
+    def _policy(self, settings: ConnectionSettings) -> RetryPolicy:
+        return RetryPolicy(settings.max_retries, self.retry_min_wait, self.retry_max_wait)
+
+    def _transport(self) -> SyncTransport:
+        if self._sync is None:
+            settings = self._settings_from(self.get_connection(self.smartlyq_conn_id))
+            self._sync = SyncTransport(settings, self._policy(settings), self.log)
+        return self._sync
+
+    async def _atransport(self) -> AsyncTransport:
+        if self._async is None:
+            settings = self._settings_from(await self.aget_connection(self.smartlyq_conn_id))
+            self._async = AsyncTransport(settings, self._policy(settings), self.log)
+        return self._async
+
+    def _run(self, operation: Operation) -> Any:
+        return operation.shape(self._transport().call(operation.request))
+
+    async def _arun(self, operation: Operation) -> Any:
+        transport = await self._atransport()
+        return operation.shape(await transport.call(operation.request))
+
+    @property
+    def settings(self) -> ConnectionSettings:
+        """Return the settings read from the connection (reading it on first use)."""
+        return self._transport().settings
+
+    def get_conn(self) -> requests.Session:
+        """Return the hook's keep-alive ``requests.Session`` (authentication is added per request)."""
+        return self._transport().session
+
+    def close(self) -> None:
+        """Close the sync session."""
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+
+    async def aclose(self) -> None:
+        """Release this hook's use of the event loop's shared aiohttp session."""
+        if self._async is not None:
+            await self._async.close()
+
+    def __enter__(self) -> SmartlyQHook:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> SmartlyQHook:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- account and connection --------------------------------------------------------------
+
+    def get_me(self) -> dict[str, Any]:
+        """Return the profile of the user the API key belongs to (``GET /me``)."""
+        return self._run(ops.get_me())
+
+    def test_connection(self) -> tuple[bool, str]:
+        """
+        Check the connection with ``GET /me``; never raise and never show the key.
+
+        :return: ``(True, description)`` when SmartlyQ accepted the key, else ``(False, reason)``.
+        """
+        api_key = ""
+        try:
+            api_key = self.settings.api_key
+            me = self.get_me()
+        except Exception as exc:  # the Test button must show a reason, not a traceback
+            reason = f"{type(exc).__name__}: {exc}"
+            return False, reason.replace(api_key, "***") if api_key else reason
+        who = me.get("name") or me.get("email") or me.get("id") if isinstance(me, dict) else None
+        return True, f"Connected to SmartlyQ at {self.settings.base_url} as {who or 'unknown user'}"
+
+    # -- headless connect --------------------------------------------------------------------
+
+    def create_connect_link(
+        self, platform: str, return_url: str | None = None, *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """
+        Request a single-use OAuth connect link (``POST /social/connect/{platform}``).
+
+        :param platform: Platform name, any case; ``x`` means ``twitter``, ``google_business`` ``gmb``.
+        :param return_url: Absolute http(s) URL the user's browser returns to after consent.
+        :param idempotency_key: Replay key; generated when not given.
+        :return: ``{platform, connect_url, expires_at, state_token}``; ``state_token`` is parsed
+            from the URL's ``state`` parameter (``None`` if absent). Credential platforms that
+            connect at once answer ``{platform, account}``, returned as they come.
+        """
+        return self._run(ops.create_connect_link(platform, return_url, idempotency_key=idempotency_key))
+
+    def get_connect_status(self, state_token: str) -> dict[str, Any]:
+        """Return ``{platform, status, expires_at, account}`` for a connect link's state token."""
+        return self._run(ops.get_connect_status(state_token))
+
+    async def aget_connect_status(self, state_token: str) -> dict[str, Any]:
+        """Return ``{platform, status, expires_at, account}`` for a state token (async)."""
+        return await self._arun(ops.get_connect_status(state_token))
+
+    # -- accounts ----------------------------------------------------------------------------
+
+    def list_accounts(self) -> list[dict[str, Any]]:
+        """Return every connected account visible to the key (and profile), all pages."""
+        transport = self._transport()
+        operation = ops.list_accounts()
+        result = transport.call(operation.request)
+        accounts = list(result.data or [])
+        page = 1
+        # The list is documented unpaged; follow pagination anyway if SmartlyQ starts sending it.
+        while result.pagination and page < int(result.pagination.get("pages") or 1):
+            page += 1
+            result = transport.call(ops.list_accounts(page).request)
+            accounts.extend(result.data or [])
+        return accounts
+
+    def get_accounts_health(self) -> dict[str, Any]:
+        """
+        Return the health of every account in one request (``GET /social/accounts/health``).
+
+        :return: ``{healthy, expiring, expired, paused, accounts: [...]}``; each account carries
+            a ``paused`` flag (derived from ``is_active`` when SmartlyQ does not send one).
+        """
+        return self._run(ops.get_accounts_health())
+
+    async def aget_accounts_health(self) -> dict[str, Any]:
+        """Return the health of every account in one request (async)."""
+        return await self._arun(ops.get_accounts_health())
+
+    def get_account_health(self, account_id: int) -> dict[str, Any]:
+        """Return ``{id, platform, account_name, status, token_expired, validity_days}`` for one account."""
+        return self._run(ops.get_account_health(account_id))
+
+    async def aget_account_health(self, account_id: int) -> dict[str, Any]:
+        """Return one account's health (async)."""
+        return await self._arun(ops.get_account_health(account_id))
+
+    def get_reconnect_url(self, account_id: int) -> str:
+        """Return the URL through which a user re-authorises an account (the same account resumes)."""
+        return self._run(ops.get_reconnect_url(account_id))
+
+    async def aget_reconnect_url(self, account_id: int) -> str:
+        """Return an account's re-authorisation URL (async)."""
+        return await self._arun(ops.get_reconnect_url(account_id))
+
+    def pause_account(self, account_id: int, *, idempotency_key: str | None = None) -> dict[str, Any]:
+        """Pause posting to an account without disconnecting it; return ``{id, paused}``."""
+        return self._run(ops.set_paused(account_id, True, idempotency_key=idempotency_key))
+
+    def resume_account(self, account_id: int, *, idempotency_key: str | None = None) -> dict[str, Any]:
+        """Resume posting to a paused account; return ``{id, paused}``."""
+        return self._run(ops.set_paused(account_id, False, idempotency_key=idempotency_key))
+
+    def disconnect_account(self, account_id: int, *, idempotency_key: str | None = None) -> None:
+        """Disconnect an account (``DELETE /social/accounts/{id}``). Irreversible."""
+        self._run(ops.disconnect_account(account_id, idempotency_key=idempotency_key))

@@ -1,0 +1,170 @@
+"""
+Check arguments before anything is sent to SmartlyQ.
+
+A typo in a DAG should fail the task with a message that says what to write instead, not
+with a 422 from the API after a request (or, worse, a write) has already happened.
+Nothing here does I/O or imports more than the standard library and the provider's errors.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
+
+#: Platforms SmartlyQ can connect, by their API names (the seed page's list, then the spec's extras).
+PLATFORMS: tuple[str, ...] = (
+    "facebook",
+    "instagram",
+    "twitter",
+    "linkedin",
+    "youtube",
+    "tiktok",
+    "threads",
+    "bluesky",
+    "pinterest",
+    "reddit",
+    "snapchat",
+    "tumblr",
+    "gmb",
+    "discord",
+    "telegram",
+    "whatsapp",
+)
+
+#: Names people write for a platform, mapped to SmartlyQ's name for it.
+PLATFORM_ALIASES: dict[str, str] = {
+    "x": "twitter",
+    "x.com": "twitter",
+    "google_business": "gmb",
+    "google-business": "gmb",
+    "google business": "gmb",
+    "googlebusiness": "gmb",
+    "google_my_business": "gmb",
+    "fb": "facebook",
+    "ig": "instagram",
+}
+
+#: Platforms that connect at once from credentials and answer ``{platform, account}``.
+CREDENTIAL_PLATFORMS: frozenset[str] = frozenset({"bluesky", "telegram", "whatsapp"})
+
+_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def normalize_platform(platform: object) -> str:
+    """
+    Return SmartlyQ's name for ``platform``, accepting any case and the common aliases.
+
+    :raises SmartlyQValidationError: the name is not a platform SmartlyQ knows; the message
+        lists the choices.
+    """
+    if not isinstance(platform, str) or not platform.strip():
+        raise SmartlyQValidationError.local(
+            f"platform must be a non-empty string, got {platform!r}; choose one of {', '.join(PLATFORMS)}"
+        )
+    name = platform.strip().lower()
+    name = PLATFORM_ALIASES.get(name, name)
+    if name not in PLATFORMS:
+        raise SmartlyQValidationError.local(
+            f"unknown platform {_clip(platform)!r}; choose one of {', '.join(PLATFORMS)} "
+            "(aliases: x -> twitter, google_business -> gmb)"
+        )
+    return name
+
+
+def normalize_platforms(platforms: str | Iterable[str] | None) -> list[str] | None:
+    """Return the normalised, de-duplicated platform list, or ``None`` when none was given."""
+    if platforms is None:
+        return None
+    if isinstance(platforms, str):
+        platforms = [platforms]
+    result: list[str] = []
+    for platform in platforms:
+        name = normalize_platform(platform)
+        if name not in result:
+            result.append(name)
+    return result
+
+
+def validate_account_id(account_id: object, *, name: str = "account_id") -> int:
+    """
+    Return ``account_id`` as a positive ``int``.
+
+    Digit strings are accepted (templated values render as strings); booleans, floats with a
+    fraction, zero and negative numbers are not.
+
+    :raises SmartlyQValidationError: the value is not a positive integer.
+    """
+    value: int | None = None
+    if isinstance(account_id, bool):
+        value = None
+    elif isinstance(account_id, int):
+        value = account_id
+    elif isinstance(account_id, str) and account_id.strip().isdigit():
+        value = int(account_id.strip())
+    if value is None or value <= 0:
+        raise SmartlyQValidationError.local(f"{name} must be a positive integer, got {_clip(account_id)!r}")
+    return value
+
+
+def validate_account_ids(account_ids: object, *, name: str = "account_ids") -> list[int]:
+    """Return ``account_ids`` (one id or an iterable of ids) as a de-duplicated list of ints."""
+    if isinstance(account_ids, (int, str)):
+        account_ids = [account_ids]
+    if not isinstance(account_ids, Iterable):
+        raise SmartlyQValidationError.local(f"{name} must be an integer or a list of integers")
+    result: list[int] = []
+    for item in account_ids:
+        value = validate_account_id(item, name=name)
+        if value not in result:
+            result.append(value)
+    return result
+
+
+def validate_return_url(return_url: object) -> str | None:
+    """
+    Return ``return_url`` when it is an absolute http(s) URL, ``None`` when not given.
+
+    :raises SmartlyQValidationError: any other value.
+    """
+    if return_url is None:
+        return None
+    if isinstance(return_url, str):
+        parts = urlsplit(return_url.strip())
+        if parts.scheme in ("http", "https") and parts.netloc:
+            return return_url.strip()
+    raise SmartlyQValidationError.local(
+        f"return_url must be an absolute http(s) URL such as https://yourapp.com/connected, "
+        f"got {_clip(return_url)!r}"
+    )
+
+
+def validate_state_token(state_token: object) -> str:
+    """Return ``state_token`` stripped, refusing empty values and values with a path separator."""
+    if not isinstance(state_token, str) or not state_token.strip() or "/" in state_token:
+        raise SmartlyQValidationError.local(
+            "state_token must be the non-empty token from the connect link's 'state' parameter"
+        )
+    return state_token.strip()
+
+
+def validate_idempotency_key(key: object) -> str:
+    """
+    Return ``key`` when SmartlyQ accepts it as ``X-Idempotency-Key``.
+
+    :raises SmartlyQValidationError: more than 64 characters, or characters outside
+        ``[A-Za-z0-9._:-]``.
+    """
+    if isinstance(key, str) and _IDEMPOTENCY_KEY.fullmatch(key):
+        return key
+    raise SmartlyQValidationError.local(
+        f"idempotency key must be 1-64 characters of [A-Za-z0-9._:-], got {_clip(key)!r}"
+    )
+
+
+def _clip(value: object, limit: int = 80) -> str:
+    """Shorten a user value for an error message (a 10 KB pattern must not flood the log)."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
