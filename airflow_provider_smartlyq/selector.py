@@ -1,0 +1,170 @@
+"""
+Select a set of accounts (a brand) the same way everywhere.
+
+Every operator acting on several accounts, the health sensor and the health event trigger take
+the same arguments: ``account_ids``, ``platforms``, ``account_name_pattern`` and, to act on
+everything, an explicit ``all_accounts=True``. Criteria combine with AND. The profile comes from
+the connection (``X-Profile-Id``), so it is not a selector argument.
+
+Pure code over account dicts, no I/O and only standard-library imports: DAG files build
+selectors at parse time and triggers rebuild them from their kwargs.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
+from airflow_provider_smartlyq.validation import normalize_platforms, validate_account_ids
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+#: Longest name pattern accepted; a glob longer than any account name is a mistake.
+MAX_PATTERN_LENGTH = 256
+
+
+def _split_list(value: Any) -> Any:
+    """Accept what a rendered template gives: a JSON list or a comma/space separated string."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise SmartlyQValidationError.local(f"could not read {value!r} as a JSON list") from None
+    return [part for part in re.split(r"[,\s]+", text) if part]
+
+
+@dataclass(frozen=True)
+class AccountSelector:
+    """
+    A validated account selection.
+
+    :param account_ids: Account ids (an int, a list, or a rendered string such as ``"101,102"``).
+    :param platforms: Platform names, aliases accepted (``x``, ``google_business``).
+    :param account_name_pattern: Case-insensitive glob on the account name, e.g. ``"Acme *"``.
+    :param all_accounts: Select every account; must be explicit so that an empty selector
+        (a missing param, an empty XCom) never means "everything".
+    """
+
+    account_ids: tuple[int, ...] | None = None
+    platforms: tuple[str, ...] | None = None
+    account_name_pattern: str | None = None
+    all_accounts: bool = False
+
+    @classmethod
+    def build(
+        cls,
+        account_ids: Any = None,
+        platforms: Any = None,
+        account_name_pattern: Any = None,
+        all_accounts: bool = False,
+    ) -> AccountSelector:
+        """
+        Validate the arguments and return the selector.
+
+        :raises SmartlyQValidationError: no criterion and not ``all_accounts``, or a bad value.
+        """
+        ids = None
+        if account_ids not in (None, "", [], ()):
+            ids = tuple(validate_account_ids(_split_list(account_ids)))
+        names = None
+        if platforms not in (None, "", [], ()):
+            names = tuple(normalize_platforms(_split_list(platforms)) or ())
+        pattern = None
+        if account_name_pattern not in (None, ""):
+            if not isinstance(account_name_pattern, str):
+                raise SmartlyQValidationError.local("account_name_pattern must be a string glob")
+            if len(account_name_pattern) > MAX_PATTERN_LENGTH:
+                raise SmartlyQValidationError.local(
+                    f"account_name_pattern is {len(account_name_pattern)} characters long; "
+                    f"at most {MAX_PATTERN_LENGTH} are accepted"
+                )
+            pattern = account_name_pattern
+        if not isinstance(all_accounts, bool):
+            raise SmartlyQValidationError.local("all_accounts must be True or False")
+        if ids is None and names is None and pattern is None and not all_accounts:
+            raise SmartlyQValidationError.local(
+                "no accounts selected: pass account_ids, platforms or account_name_pattern, "
+                "or all_accounts=True to act on every account"
+            )
+        return cls(ids, names, pattern, all_accounts)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AccountSelector:
+        """Rebuild a selector from :meth:`to_dict` (trigger kwargs)."""
+        return cls.build(
+            data.get("account_ids"),
+            data.get("platforms"),
+            data.get("account_name_pattern"),
+            bool(data.get("all_accounts", False)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the selector as JSON-plain data."""
+        return {
+            "account_ids": list(self.account_ids) if self.account_ids is not None else None,
+            "platforms": list(self.platforms) if self.platforms is not None else None,
+            "account_name_pattern": self.account_name_pattern,
+            "all_accounts": self.all_accounts,
+        }
+
+    def describe(self) -> str:
+        """Return a short human description, for logs and error messages."""
+        parts = []
+        if self.account_ids is not None:
+            parts.append(f"ids {', '.join(map(str, self.account_ids))}")
+        if self.platforms is not None:
+            parts.append(f"platforms {', '.join(self.platforms)}")
+        if self.account_name_pattern is not None:
+            parts.append(f"name like {self.account_name_pattern!r}")
+        return " and ".join(parts) if parts else "all accounts"
+
+    def matches(self, account: Mapping[str, Any]) -> bool:
+        """Return whether one account (from the account list or the health list) is selected."""
+        if self.account_ids is not None and _account_id(account) not in self.account_ids:
+            return False
+        if self.platforms is not None and str(account.get("platform", "")).lower() not in self.platforms:
+            return False
+        if self.account_name_pattern is not None:
+            name = str(account.get("name") or account.get("account_name") or "")
+            if not fnmatch.fnmatchcase(name.casefold(), self.account_name_pattern.casefold()):
+                return False
+        return True
+
+    def select(self, accounts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """
+        Return the selected accounts, in the order given.
+
+        :raises SmartlyQValidationError: a selected id does not exist (typo protection), or
+            nothing matched.
+        """
+        accounts = list(accounts)
+        if self.account_ids is not None:
+            known = {_account_id(account) for account in accounts}
+            missing = [i for i in self.account_ids if i not in known]
+            if missing:
+                raise SmartlyQValidationError.local(
+                    f"account ids not found: {', '.join(map(str, missing))} "
+                    "(check the ids and the connection's profile)"
+                )
+        chosen = [dict(account) for account in accounts if self.matches(account)]
+        if not chosen:
+            raise SmartlyQValidationError.local(
+                f"no account matches the selection ({self.describe()}) among {len(accounts)} accounts"
+            )
+        return chosen
+
+
+def _account_id(account: Mapping[str, Any]) -> int | None:
+    value = account.get("id", account.get("account_id"))
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,24 @@
+"""
+SmartlyQ sensors.
+
+Import them from here; each is defined in a small module of its own and loaded on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from airflow_provider_smartlyq._lazy import lazy_exports
+
+_EXPORTS = {
+    "SmartlyQConnectCompletedSensor": ".connect",
+    "SmartlyQHealthSensor": ".health",
+    "SmartlyQPostStatusSensor": ".posts",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports("airflow_provider_smartlyq.sensors", _EXPORTS)
+
+if TYPE_CHECKING:
+    from airflow_provider_smartlyq.sensors.connect import SmartlyQConnectCompletedSensor
+    from airflow_provider_smartlyq.sensors.health import SmartlyQHealthSensor
+    from airflow_provider_smartlyq.sensors.posts import SmartlyQPostStatusSensor

@@ -1,0 +1,87 @@
+"""
+Shared fixtures: a throwaway AIRFLOW_HOME, hooks on the emulator, and a real ``airflow`` CLI.
+
+The ``smartlyq_emulator`` / ``smartlyq_conn`` fixtures come from the provider's own pytest
+plugin (``airflow_provider_smartlyq.testing.pytest_plugin``), the same ones users get.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Before anything imports Airflow: never touch the user's ~/airflow.
+_HOME = Path(tempfile.mkdtemp(prefix="smartlyq-tests-airflow-home-"))
+os.environ["AIRFLOW_HOME"] = str(_HOME)
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_DAGS = REPO / "example_dags"
+AIRFLOW_BIN = str(Path(sys.executable).with_name("airflow"))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    shutil.rmtree(_HOME, ignore_errors=True)
+
+
+@pytest.fixture
+def hook(smartlyq_conn):
+    """Return a SmartlyQHook on the emulator with short backoff (the policy is the same)."""
+    from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+
+    hook = SmartlyQHook(retry_min_wait=0.05, retry_max_wait=0.2)
+    yield hook
+    hook.close()
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """Return an AIRFLOW_HOME with a migrated sqlite database (once per test session)."""
+    home = _HOME / "cli-home"
+    home.mkdir(exist_ok=True)
+    env = airflow_cli_env(home)
+    subprocess.run([AIRFLOW_BIN, "db", "migrate"], env=env, check=True, capture_output=True, timeout=600)
+    return home
+
+
+def airflow_cli_env(home: Path, **extra: str) -> dict[str, str]:
+    """Return the environment for an ``airflow`` subprocess using ``home`` and the example DAGs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
+    env.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__DAGS_FOLDER=str(EXAMPLE_DAGS),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
+        PYTHONWARNINGS="ignore::DeprecationWarning",
+    )
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def run_airflow(airflow_db, smartlyq_emulator):
+    """
+    Return a function that runs the real ``airflow`` CLI against the emulator.
+
+    ``run_airflow("dags", "test", "my_dag", conn_extra={...}, env={...})`` returns the
+    ``CompletedProcess`` (stdout and stderr captured as text).
+    """
+
+    def run(*args: str, conn_extra: dict | None = None, env: dict | None = None, timeout: float = 300):
+        full_env = airflow_cli_env(
+            airflow_db,
+            AIRFLOW_CONN_SMARTLYQ_DEFAULT=smartlyq_emulator.connection_json(**(conn_extra or {})),
+            **(env or {}),
+        )
+        return subprocess.run(
+            [AIRFLOW_BIN, *args], env=full_env, capture_output=True, text=True, timeout=timeout
+        )
+
+    return run
