@@ -6,8 +6,6 @@ Import them from here; each is defined in a small module of its own and loaded o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from airflow_provider_smartlyq._lazy import lazy_exports
 
 _EXPORTS = {
@@ -23,16 +21,3 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports("airflow_provider_smartlyq.operators", _EXPORTS)
 
-if TYPE_CHECKING:
-    from airflow_provider_smartlyq.operators.accounts import (
-        SmartlyQDisconnectAccountOperator,
-        SmartlyQListAccountsOperator,
-        SmartlyQPauseAccountsOperator,
-        SmartlyQReconnectUrlOperator,
-        SmartlyQResumeAccountsOperator,
-    )
-    from airflow_provider_smartlyq.operators.connect import SmartlyQConnectAccountOperator
-    from airflow_provider_smartlyq.operators.posts import (
-        SmartlyQPublishPostOperator,
-        SmartlyQValidatePostOperator,
-    )

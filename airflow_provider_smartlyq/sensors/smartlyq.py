@@ -6,8 +6,6 @@ Import them from here; each is defined in a small module of its own and loaded o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from airflow_provider_smartlyq._lazy import lazy_exports
 
 _EXPORTS = {
@@ -18,7 +16,3 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports("airflow_provider_smartlyq.sensors", _EXPORTS)
 
-if TYPE_CHECKING:
-    from airflow_provider_smartlyq.sensors.connect import SmartlyQConnectCompletedSensor
-    from airflow_provider_smartlyq.sensors.health import SmartlyQHealthSensor
-    from airflow_provider_smartlyq.sensors.posts import SmartlyQPostStatusSensor

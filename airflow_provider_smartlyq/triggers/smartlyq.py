@@ -7,8 +7,6 @@ smartlyq.<Name>``), which loads only the module that defines it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from airflow_provider_smartlyq._lazy import lazy_exports
 
 _EXPORTS = {
@@ -20,8 +18,3 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports("airflow_provider_smartlyq.triggers", _EXPORTS)
 
-if TYPE_CHECKING:
-    from airflow_provider_smartlyq.triggers.connect import ConnectCompletedTrigger
-    from airflow_provider_smartlyq.triggers.events import AccountHealthEventTrigger
-    from airflow_provider_smartlyq.triggers.health import AccountHealthTrigger
-    from airflow_provider_smartlyq.triggers.posts import PostPublishedTrigger
