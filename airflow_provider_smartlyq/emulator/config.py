@@ -1,0 +1,105 @@
+"""Configuration of the SmartlyQ emulator."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+DEFAULT_API_KEY = "sqk_test_emulator_0000000000"
+API_KEY_ENV = "SMARTLYQ_EMULATOR_API_KEY"
+
+#: Every platform SmartlyQ's ``POST /social/connect/{platform}`` accepts (spec enum order).
+PLATFORMS: tuple[str, ...] = (
+    "facebook",
+    "instagram",
+    "twitter",
+    "linkedin",
+    "youtube",
+    "tiktok",
+    "threads",
+    "bluesky",
+    "pinterest",
+    "reddit",
+    "snapchat",
+    "tumblr",
+    "gmb",
+    "discord",
+    "telegram",
+    "whatsapp",
+)
+
+#: Platforms whose consent connects every target at once (the emulator creates two).
+MULTI_TARGET_PLATFORMS = frozenset({"youtube", "gmb", "tumblr", "linkedin"})
+
+#: Credential platforms: the body fields that connect them without a browser round trip.
+#: Telegram accepts ``chat`` (spec) or ``chat_id`` (older docs); WhatsApp's ``waba_id`` is optional.
+CREDENTIAL_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "bluesky": (("identifier",), ("app_password",)),
+    "telegram": (("bot_token",), ("chat", "chat_id")),
+    "whatsapp": (("phone_number_id",), ("access_token",)),
+}
+
+#: Credential platforms that have no browser flow at all (Bluesky also supports OAuth).
+CREDENTIAL_ONLY_PLATFORMS = frozenset({"telegram", "whatsapp"})
+
+
+@dataclasses.dataclass
+class EmulatorConfig:
+    """
+    Knobs of one emulator instance.
+
+    :param api_key: Key with scopes ``social:read`` and ``social:write``.
+    :param read_only_key: Optional second key with ``social:read`` only.
+    :param control_token: When set, ``/_emulator/`` control routes need ``X-Emulator-Token``.
+    :param rate_limit: Requests per key per minute; ``0`` means headers only, never 429.
+    :param connect_ttl: Lifetime of a connect link in seconds (SmartlyQ: 15 minutes).
+    :param auto_approve_after: Seconds after which a pending connect session approves itself.
+    :param seed: Initial data set, ``demo`` or ``empty``.
+    :param unconfigured_platforms: Platforms answering ``422 PROVIDER_NOT_CONFIGURED``.
+    :param headless_connect_enabled: ``False`` makes connect answer ``404 NOT_ENABLED``.
+    :param public_url: Root URL used in connect links; derived from each request when unset.
+    :param token_validity_days: Token lifetime of newly connected or reconnected accounts.
+    :param idempotency_ttl: Seconds an idempotency key is remembered (SmartlyQ: 24 hours).
+    """
+
+    api_key: str = DEFAULT_API_KEY
+    read_only_key: str | None = None
+    control_token: str | None = None
+    rate_limit: int = 0
+    connect_ttl: float = 900.0
+    auto_approve_after: float | None = None
+    seed: str = "demo"
+    unconfigured_platforms: frozenset[str] = frozenset()
+    headless_connect_enabled: bool = True
+    public_url: str | None = None
+    token_validity_days: int = 60
+    idempotency_ttl: float = 86400.0
+
+    def __post_init__(self) -> None:
+        if not self.api_key:
+            raise ValueError("api_key must not be empty")
+        if self.seed not in ("demo", "empty"):
+            raise ValueError(f"unknown seed {self.seed!r}; expected 'demo' or 'empty'")
+        if self.rate_limit < 0:
+            raise ValueError("rate_limit must be >= 0")
+        self.unconfigured_platforms = frozenset(self.unconfigured_platforms)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> EmulatorConfig:
+        """Build a config, taking the API key from ``SMARTLYQ_EMULATOR_API_KEY`` when not overridden."""
+        if overrides.get("api_key") is None:
+            overrides["api_key"] = os.environ.get(API_KEY_ENV) or DEFAULT_API_KEY
+        return cls(**overrides)
+
+    def __repr__(self) -> str:
+        # Keys are secrets: keep them out of reprs that may end up in logs or tracebacks.
+        return (
+            f"EmulatorConfig(api_key={mask_key(self.api_key)!r}, rate_limit={self.rate_limit}, "
+            f"seed={self.seed!r}, auto_approve_after={self.auto_approve_after})"
+        )
+
+
+def mask_key(key: str) -> str:
+    """Return a key shortened to its first 12 characters, safe to print."""
+    return key[:12] + "…"

@@ -1,0 +1,258 @@
+"""
+In-memory state and domain logic of the SmartlyQ emulator (no web framework in here).
+
+Each API area is a section: accounts live here, connect sessions in
+:mod:`~airflow_provider_smartlyq.emulator.connect_state` (a mixin). New areas (posts, webhooks)
+add a mixin module the same way and log their effects through :meth:`EmulatorState.record_write`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_smartlyq.emulator.connect_state import ConnectSessionsMixin
+from airflow_provider_smartlyq.emulator.models import (
+    WRITE_CONTEXT,
+    Account,
+    ApiError,
+    expiry_for_days,
+    iso,
+    utcnow,
+)
+from airflow_provider_smartlyq.emulator.seeds import FIRST_ACCOUNT_ID, seed_accounts
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from airflow_provider_smartlyq.emulator.config import EmulatorConfig
+    from airflow_provider_smartlyq.emulator.faults import FaultRule
+    from airflow_provider_smartlyq.emulator.idempotency import IdempotencyCache
+    from airflow_provider_smartlyq.emulator.models import ConnectSession
+
+
+class EmulatorState(ConnectSessionsMixin):
+    """
+    Accounts, connect sessions, faults and the request/write logs of one emulator.
+
+    Every public method takes the lock: the event loop thread serves requests while tests may
+    inspect the same object from their own thread.
+    """
+
+    def __init__(self, config: EmulatorConfig, clock: Callable[[], dt.datetime] = utcnow) -> None:
+        from airflow_provider_smartlyq.emulator.idempotency import IdempotencyCache
+
+        self.config = config
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.accounts: dict[int, Account] = {}
+        self.sessions: dict[str, ConnectSession] = {}
+        self.faults: list[FaultRule] = []
+        self.requests: list[dict[str, Any]] = []
+        self.writes: list[dict[str, Any]] = []
+        self.idempotency: IdempotencyCache = IdempotencyCache(config.idempotency_ttl)
+        self.rate_windows: dict[str, tuple[int, int]] = {}
+        self._next_id = FIRST_ACCOUNT_ID
+        self._next_seq = 1
+        self.reset(config.seed)
+
+    # -- housekeeping -------------------------------------------------------------------
+    def reset(self, seed: str | None = None) -> None:
+        """Drop everything (accounts, sessions, logs, faults, idempotency keys) and re-seed."""
+        specs = seed_accounts(seed or self.config.seed)
+        with self.lock:
+            self.accounts.clear()
+            self.sessions.clear()
+            self.faults.clear()
+            self.requests.clear()
+            self.writes.clear()
+            self.idempotency.clear()
+            self.rate_windows.clear()
+            self._next_id = FIRST_ACCOUNT_ID
+            self._next_seq = 1
+            now = self.clock()
+            for index, spec in enumerate(specs):
+                account = self._new_account(now=now - dt.timedelta(days=90 - index), **spec)
+                account.token_expires_at = expiry_for_days(now, spec.get("validity_days", 60))
+
+    def record_write(self, action: str, **fields: Any) -> dict[str, Any]:
+        """Append one effective state change to the write log and return the entry."""
+        with self.lock:
+            entry: dict[str, Any] = {"seq": self._next_seq, "action": action, "at": iso(self.clock())}
+            entry.update({"source": "internal", "idempotency_key": None, "request_id": None})
+            entry.update(WRITE_CONTEXT.get() or {})
+            entry.update({k: v for k, v in fields.items() if v is not None})
+            self._next_seq += 1
+            self.writes.append(entry)
+            return entry
+
+    def record_request(self, entry: dict[str, Any]) -> None:
+        """Append one entry to the request log."""
+        with self.lock:
+            self.requests.append(entry)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return accounts and connect sessions for ``GET /_emulator/state``."""
+        with self.lock:
+            self.tick()
+            now = self.clock()
+            return {
+                "accounts": [a.to_control(now) for a in self.accounts.values()],
+                "connect_sessions": [s.to_control() for s in self.sessions.values()],
+                "next_account_id": self._next_id,
+            }
+
+    # -- accounts -----------------------------------------------------------------------
+    def _new_account(
+        self,
+        *,
+        platform: str,
+        name: str,
+        username: str | None = None,
+        profile_id: int | None = None,
+        validity_days: float | None = None,
+        status: str = "connected",
+        paused: bool = False,
+        now: dt.datetime | None = None,
+    ) -> Account:
+        now = now or self.clock()
+        days = self.config.token_validity_days if validity_days is None else validity_days
+        account = Account(
+            id=self._next_id,
+            platform=platform,
+            name=name,
+            username=username or name.lower().replace(" ", "_"),
+            profile_id=profile_id,
+            token_expires_at=expiry_for_days(now, days),
+            created_at=now,
+            status="error" if status == "error" else "connected",
+            paused=paused,
+        )
+        if status == "expired":
+            account.token_expires_at = now - dt.timedelta(days=1)
+        self._next_id += 1
+        self.accounts[account.id] = account
+        return account
+
+    def visible_accounts(self, profile_id: int | None) -> list[Account]:
+        """Return the accounts of ``profile_id`` (``None`` = the main account), by id."""
+        with self.lock:
+            return [a for a in self.accounts.values() if a.profile_id == profile_id]
+
+    def get_account(self, account_id: int, profile_id: int | None) -> Account:
+        """Return one account of ``profile_id`` or raise ``404 RESOURCE_NOT_FOUND``."""
+        with self.lock:
+            account = self.accounts.get(account_id)
+            if account is None or account.profile_id != profile_id:
+                raise ApiError(404, "RESOURCE_NOT_FOUND", "Social account not found.", {"id": account_id})
+            return account
+
+    def add_account(self, action: str = "account_added", **spec: Any) -> Account:
+        """Create an account from ``spec`` (see :meth:`_new_account`) and log ``action``."""
+        with self.lock:
+            account = self._new_account(**spec)
+            self.record_write(action, account_id=account.id, platform=account.platform)
+            return account
+
+    def set_paused(self, account_id: int, profile_id: int | None, paused: bool) -> Account:
+        """Pause or resume an account; a no-op (already in that state) logs no write."""
+        with self.lock:
+            account = self.get_account(account_id, profile_id)
+            if account.paused != paused:
+                account.paused = paused
+                action = "account_paused" if paused else "account_resumed"
+                self.record_write(action, account_id=account.id)
+            return account
+
+    def rename_account(self, account_id: int, profile_id: int | None, name: str) -> Account:
+        """Rename an account (display name inside SmartlyQ only)."""
+        with self.lock:
+            account = self.get_account(account_id, profile_id)
+            if account.name != name:
+                account.name = name
+                self.record_write("account_renamed", account_id=account.id)
+            return account
+
+    def delete_account(self, account_id: int, profile_id: int | None) -> None:
+        """Disconnect (delete) an account."""
+        with self.lock:
+            account = self.get_account(account_id, profile_id)
+            del self.accounts[account.id]
+            self.record_write("account_disconnected", account_id=account.id)
+
+    def update_account(self, account_id: int, fields: dict[str, Any]) -> Account:
+        """Apply control-API ``fields`` to any account, logging one write when something changed."""
+        with self.lock:
+            account = self.accounts.get(account_id)
+            if account is None:
+                raise ApiError(404, "RESOURCE_NOT_FOUND", "Social account not found.", {"id": account_id})
+            before = account.to_control(self.clock())
+            now = self.clock()
+            if fields.get("validity_days") is not None:
+                account.token_expires_at = expiry_for_days(now, fields["validity_days"])
+            if fields.get("token_expires_at") is not None:
+                account.token_expires_at = dt.datetime.fromisoformat(
+                    str(fields["token_expires_at"]).replace("Z", "+00:00")
+                )
+            if fields.get("status") == "expired":
+                account.token_expires_at = min(account.token_expires_at, now - dt.timedelta(seconds=1))
+            elif fields.get("status") in ("connected", "error"):
+                account.status = fields["status"]
+            for key in ("paused", "name", "username", "profile_id"):
+                if key in fields:
+                    setattr(account, key, fields[key])
+            after = account.to_control(now)
+            changed = sorted(k for k in after if after[k] != before[k] and k != "validity_days")
+            if changed:
+                self.record_write("account_updated", account_id=account.id, fields=changed)
+            return account
+
+    def expire_token(self, account_id: int) -> Account:
+        """Make an account's token expire now (control API)."""
+        with self.lock:
+            account = self.accounts.get(account_id)
+            if account is None:
+                raise ApiError(404, "RESOURCE_NOT_FOUND", "Social account not found.", {"id": account_id})
+            now = self.clock()
+            if not account.token_expired(now):
+                account.token_expires_at = now - dt.timedelta(seconds=1)
+                self.record_write("token_expired", account_id=account.id)
+            return account
+
+    def health_summary(self, profile_id: int | None) -> dict[str, Any]:
+        """Return the bulk health answer: tallies plus one row per account."""
+        with self.lock:
+            now = self.clock()
+            tally = {"healthy": 0, "expiring": 0, "expired": 0, "paused": 0}
+            rows = []
+            for account in self.visible_accounts(profile_id):
+                rows.append(account.to_bulk_health(now))
+                if account.paused:
+                    tally["paused"] += 1
+                elif account.health_status(now) != "connected":
+                    tally["expired"] += 1  # expired and errored accounts both need a reconnect
+                elif (account.token_expires_at - now).total_seconds() <= 7 * 86400:
+                    tally["expiring"] += 1
+                else:
+                    tally["healthy"] += 1
+            return {**tally, "accounts": rows}
+
+    # -- rate limit ---------------------------------------------------------------------
+    def rate_hit(self, key_label: str, now_unix: float, consume: bool = True) -> tuple[int, int, int, bool]:
+        """
+        Count one request of ``key_label`` in its fixed one-minute window.
+
+        :return: ``(limit, remaining, reset_unix, exceeded)``; never exceeded when not enforced.
+        """
+        enforced = self.config.rate_limit
+        limit = enforced or 60
+        window = int(now_unix // 60)
+        with self.lock:
+            current, count = self.rate_windows.get(key_label, (window, 0))
+            if current != window:
+                count = 0
+            if consume:
+                count += 1
+                self.rate_windows[key_label] = (window, count)
+        return limit, max(0, limit - count), (window + 1) * 60, bool(enforced) and count > enforced
