@@ -47,14 +47,12 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": f"{_PACKAGE}.hooks.smartlyq.SmartlyQHook",
                 "hook-name": "SmartlyQ",
                 "ui-field-behaviour": {
+                    # Airflow 3.3 always offers the raw extra JSON editor; hiding it is a no-op there.
                     "hidden-fields": ["schema", "login", "port", "extra"],
                     "relabeling": {"host": "API base URL", "password": "API key"},
                     "placeholders": {
                         "host": "https://api.smartlyq.com",
                         "password": "sqk_live_…",
-                        "profile_id": "e.g. 42 (optional: a managed sub-account)",
-                        "timeout": "30",
-                        "max_retries": "5",
                     },
                 },
                 "conn-fields": {
@@ -68,6 +66,12 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Timeout (seconds)",
                         "description": "Seconds to wait for each API answer. Default 30.",
                         "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                    },
+                    "ca_bundle": {
+                        "label": "CA bundle path",
+                        "description": "PEM file of the certificate authorities to trust, for a "
+                        "TLS-intercepting proxy or the emulator's --tls certificate. Empty: system CAs.",
+                        "schema": {"type": ["string", "null"]},
                     },
                     "max_retries": {
                         "label": "Max retries",

@@ -103,7 +103,8 @@ class AccountSelector:
             data.get("account_ids"),
             data.get("platforms"),
             data.get("account_name_pattern"),
-            bool(data.get("all_accounts", False)),
+            # Passed as stored, so build() refuses a non-bool (bool("false") would select all).
+            data.get("all_accounts", False),
         )
 
     def to_dict(self) -> dict[str, Any]:

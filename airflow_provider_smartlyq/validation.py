@@ -51,6 +51,7 @@ PLATFORM_ALIASES: dict[str, str] = {
 CREDENTIAL_PLATFORMS: frozenset[str] = frozenset({"bluesky", "telegram", "whatsapp"})
 
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_ASCII_DIGITS = re.compile(r"[0-9]+")
 
 
 def normalize_platform(platform: object) -> str:
@@ -80,6 +81,10 @@ def normalize_platforms(platforms: str | Iterable[str] | None) -> list[str] | No
         return None
     if isinstance(platforms, str):
         platforms = [platforms]
+    if not isinstance(platforms, Iterable):  # e.g. an int from a template: a typed error, not TypeError
+        raise SmartlyQValidationError.local(
+            f"platforms must be a platform name or a list of names, got {_clip(platforms)!r}"
+        )
     result: list[str] = []
     for platform in platforms:
         name = normalize_platform(platform)
@@ -102,7 +107,8 @@ def validate_account_id(account_id: object, *, name: str = "account_id") -> int:
         value = None
     elif isinstance(account_id, int):
         value = account_id
-    elif isinstance(account_id, str) and account_id.strip().isdigit():
+    elif isinstance(account_id, str) and _ASCII_DIGITS.fullmatch(account_id.strip()):
+        # ASCII only: str.isdigit() accepts "²", which int() then rejects with a bare ValueError.
         value = int(account_id.strip())
     if value is None or value <= 0:
         raise SmartlyQValidationError.local(f"{name} must be a positive integer, got {_clip(account_id)!r}")
@@ -143,7 +149,13 @@ def validate_return_url(return_url: object) -> str | None:
 
 def validate_state_token(state_token: object) -> str:
     """Return ``state_token`` stripped, refusing empty values and values with a path separator."""
-    if not isinstance(state_token, str) or not state_token.strip() or "/" in state_token:
+    # Dot-only tokens would be collapsed as path segments ("..") and poll another URL.
+    if (
+        not isinstance(state_token, str)
+        or not state_token.strip()
+        or "/" in state_token
+        or not state_token.strip().strip(".")
+    ):
         raise SmartlyQValidationError.local(
             "state_token must be the non-empty token from the connect link's 'state' parameter"
         )

@@ -75,11 +75,9 @@ def run_airflow(airflow_db, smartlyq_emulator):
     """
 
     def run(*args: str, conn_extra: dict | None = None, env: dict | None = None, timeout: float = 300):
-        full_env = airflow_cli_env(
-            airflow_db,
-            AIRFLOW_CONN_SMARTLYQ_DEFAULT=smartlyq_emulator.connection_json(**(conn_extra or {})),
-            **(env or {}),
-        )
+        overrides = {"AIRFLOW_CONN_SMARTLYQ_DEFAULT": smartlyq_emulator.connection_json(**(conn_extra or {}))}
+        overrides.update(env or {})  # a test may point the connection elsewhere
+        full_env = airflow_cli_env(airflow_db, **overrides)
         return subprocess.run(
             [AIRFLOW_BIN, *args], env=full_env, capture_output=True, text=True, timeout=timeout
         )

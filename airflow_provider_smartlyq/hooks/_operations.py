@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from airflow_provider_smartlyq.exceptions import SmartlyQServerError
+from airflow_provider_smartlyq.exceptions import SmartlyQServerError, SmartlyQValidationError
 from airflow_provider_smartlyq.hooks._protocol import ApiRequest, ApiResult
 from airflow_provider_smartlyq.validation import (
+    CREDENTIAL_PLATFORMS,
     normalize_platform,
     validate_account_id,
     validate_return_url,
@@ -22,7 +23,7 @@ from airflow_provider_smartlyq.validation import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
 
 def _data(result: ApiResult) -> Any:
@@ -45,7 +46,7 @@ def _expect_dict(result: ApiResult, request: ApiRequest) -> dict[str, Any]:
             f"expected an object in 'data', got {type(result.data).__name__}",
             request_id=result.request_id,
             method=request.method,
-            path=request.path,
+            path=request.log_path,
         )
     return result.data
 
@@ -55,10 +56,21 @@ def get_me() -> Operation:
 
 
 def create_connect_link(
-    platform: str, return_url: str | None = None, *, idempotency_key: str | None = None
+    platform: str,
+    return_url: str | None = None,
+    *,
+    credentials: Mapping[str, Any] | None = None,
+    idempotency_key: str | None = None,
 ) -> Operation:
     name = normalize_platform(platform)
     body: dict[str, Any] = {}
+    if credentials:
+        if name not in CREDENTIAL_PLATFORMS:
+            raise SmartlyQValidationError.local(
+                f"credentials are only for {', '.join(sorted(CREDENTIAL_PLATFORMS))}; "
+                f"{name} connects through the OAuth link"
+            )
+        body.update(credentials)
     if (url := validate_return_url(return_url)) is not None:
         body["return_url"] = url
     request = ApiRequest.build("POST", f"/social/connect/{name}", json=body, idempotency_key=idempotency_key)
@@ -82,7 +94,12 @@ def state_token_from_url(connect_url: object) -> str | None:
 
 def get_connect_status(state_token: str) -> Operation:
     token = validate_state_token(state_token)
-    request = ApiRequest.build("GET", f"/social/connect/{quote(token, safe='')}")
+    request = ApiRequest.build(
+        "GET",
+        f"/social/connect/{quote(token, safe='')}",
+        # Whoever holds the state token can follow the connect: logs show a prefix only.
+        redacted_path=f"/social/connect/{token[:6]}…",
+    )
 
     def shape(result: ApiResult) -> dict[str, Any]:
         data = _expect_dict(result, request)
@@ -96,8 +113,9 @@ def get_connect_status(state_token: str) -> Operation:
     return Operation(request, shape)
 
 
-def list_accounts(page: int | None = None) -> Operation:
-    params = {"page": page, "per_page": 100} if page else None
+def list_accounts(page: int | None = None, per_page: int | None = None) -> Operation:
+    # Later pages must use the page size of the first answer, or items fall between pages.
+    params = {"page": page, "per_page": per_page or 100} if page else None
     return Operation(ApiRequest.build("GET", "/social/accounts", params=params))
 
 
@@ -137,7 +155,7 @@ def get_reconnect_url(account_id: int) -> Operation:
                 "the answer has no reconnect_url",
                 request_id=result.request_id,
                 method=request.method,
-                path=request.path,
+                path=request.log_path,
             )
         return url
 

@@ -9,6 +9,7 @@ move bytes; everything that decides lives here, so the two paths cannot drift ap
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 import uuid
@@ -68,6 +69,17 @@ class ApiRequest:
     json: Any = None
     params: Mapping[str, Any] | None = None
     idempotency_key: str | None = None
+    #: What logs and errors show instead of ``path`` when the path holds a secret (a state token).
+    redacted_path: str | None = None
+
+    @property
+    def log_path(self) -> str:
+        """Return the path as logs and error messages may show it."""
+        return self.redacted_path or self.path
+
+    def redact(self, text: str) -> str:
+        """Return ``text`` with the real path replaced by :attr:`log_path`."""
+        return text.replace(self.path, self.log_path) if self.redacted_path else text
 
     @classmethod
     def build(
@@ -78,6 +90,7 @@ class ApiRequest:
         json: Any = None,
         params: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        redacted_path: str | None = None,
     ) -> ApiRequest:
         """Build a request, generating the idempotency key of a write once, here."""
         method = method.upper()
@@ -86,7 +99,7 @@ class ApiRequest:
                 idempotency_key = f"af-{uuid.uuid4().hex}"
             else:
                 idempotency_key = validate_idempotency_key(idempotency_key)
-        return cls(method, path, json, params, idempotency_key)
+        return cls(method, path, json, params, idempotency_key, redacted_path)
 
     def headers(self, settings: ConnectionSettings) -> dict[str, str]:
         """Return the headers for this request under ``settings``."""
@@ -139,7 +152,7 @@ def interpret(request: ApiRequest, status: int, headers: Mapping[str, str], body
                 "the answer was not a SmartlyQ success envelope (malformed or truncated JSON)",
                 request_id=request_id,
                 method=request.method,
-                path=request.path,
+                path=request.log_path,
             )
         return ApiResult(
             data=payload["data"],
@@ -170,7 +183,7 @@ def error_for(
         "details": details,
         "request_id": request_id,
         "method": request.method,
-        "path": request.path,
+        "path": request.log_path,
     }
     upper = (code or "").upper()
     if status in (401, 403):
@@ -206,7 +219,10 @@ def is_retryable(exc: BaseException) -> bool:
     """Return whether a failed attempt may be tried again (the request carries a key if it writes)."""
     if isinstance(exc, SmartlyQConnectionError):
         return True
-    return isinstance(exc, SmartlyQAPIError) and exc.status_code in RETRYABLE_STATUSES
+    if not isinstance(exc, SmartlyQAPIError):
+        return False
+    # A 2xx whose body was cut or garbled: ask again (a write replays under its key).
+    return exc.status_code in RETRYABLE_STATUSES or exc.code == "INVALID_RESPONSE"
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -221,6 +237,8 @@ def parse_retry_after(value: str | None) -> float | None:
             seconds = parsedate_to_datetime(value).timestamp() - time.time()
         except (TypeError, ValueError, IndexError, OverflowError):
             return None
+    if math.isnan(seconds):  # "nan" parses as a float; time.sleep(nan) would raise ValueError
+        return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
@@ -252,7 +270,7 @@ class RetryPolicy:
             log.warning(
                 "SmartlyQ %s %s failed (%s); retry %d of %d in %.1f s",
                 request.method,
-                request.path,
+                request.log_path,
                 _short(exc),
                 retry_state.attempt_number,
                 self.max_retries,

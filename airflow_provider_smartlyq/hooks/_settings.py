@@ -8,6 +8,7 @@ connection their own way (``get_connection`` / ``aget_connection``) and share ev
 from __future__ import annotations
 
 import ipaddress
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 DEFAULT_BASE_URL = "https://api.smartlyq.com"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 5
+#: More retries than this only delays a failure that is not going away (backoff caps at 30 s).
+MAX_RETRIES_LIMIT = 20
 USER_AGENT = f"airflow-provider-smartlyq/{__version__}"
 
 # Extras as the UI's conn-fields store them, and as older form widgets prefixed them.
@@ -83,6 +86,18 @@ def settings_from_connection(
             f"Connection {conn_id!r} has no API key: put the SmartlyQ key (sqk_live_... or "
             "sqk_test_...) in the connection's password field ('API key' in the UI)."
         )
+    try:
+        return _build(conn, conn_id, conn.password, timeout, max_retries)
+    except SmartlyQConfigurationError as exc:
+        message = str(exc)
+    # Messages quote the bad value; a key pasted into the wrong field must not be shown. Raised
+    # outside the except block so that the unredacted error is not kept as ``__context__``.
+    raise SmartlyQConfigurationError(message.replace(conn.password, "***"))
+
+
+def _build(
+    conn: Connection, conn_id: str, api_key: str, timeout: float | None, max_retries: int | None
+) -> ConnectionSettings:
     extras = _extras(conn)
     verify: bool | str = True
     if extras.get("ca_bundle"):
@@ -92,14 +107,19 @@ def settings_from_connection(
     return ConnectionSettings(
         conn_id=conn_id,
         base_url=base_url_from(conn.host, conn.port, conn_id=conn_id),
-        api_key=conn.password,
+        api_key=api_key,
         profile_id=_as_int(extras.get("profile_id"), "profile_id", conn_id, minimum=1),
         timeout=timeout if timeout is not None else _as_float(extras.get("timeout"), conn_id),
         max_retries=(
             max_retries
             if max_retries is not None
             else _as_int(
-                extras.get("max_retries"), "max_retries", conn_id, minimum=0, default=DEFAULT_MAX_RETRIES
+                extras.get("max_retries"),
+                "max_retries",
+                conn_id,
+                minimum=0,
+                maximum=MAX_RETRIES_LIMIT,
+                default=DEFAULT_MAX_RETRIES,
             )
         ),
         verify=verify,
@@ -152,7 +172,15 @@ def _extras(conn: Connection) -> dict[str, Any]:
     return {key: value for key, value in extras.items() if value not in ("", None)}
 
 
-def _as_int(value: Any, name: str, conn_id: str, *, minimum: int, default: int | None = None) -> Any:
+def _as_int(
+    value: Any,
+    name: str,
+    conn_id: str,
+    *,
+    minimum: int,
+    maximum: int | None = None,
+    default: int | None = None,
+) -> Any:
     if value is None:
         return default
     try:
@@ -165,6 +193,8 @@ def _as_int(value: Any, name: str, conn_id: str, *, minimum: int, default: int |
         ) from None
     if number < minimum:
         raise SmartlyQConfigurationError(f"Connection {conn_id!r}: extra {name!r} must be >= {minimum}")
+    if maximum is not None and number > maximum:
+        raise SmartlyQConfigurationError(f"Connection {conn_id!r}: extra {name!r} must be <= {maximum}")
     return number
 
 
@@ -177,8 +207,10 @@ def _as_float(value: Any, conn_id: str) -> float:
         raise SmartlyQConfigurationError(
             f"Connection {conn_id!r}: extra 'timeout' must be a number of seconds, got {value!r}"
         ) from None
-    if number <= 0:
-        raise SmartlyQConfigurationError(f"Connection {conn_id!r}: extra 'timeout' must be > 0")
+    if not (0 < number < math.inf):  # also refuses "nan" and "inf", which float() accepts
+        raise SmartlyQConfigurationError(
+            f"Connection {conn_id!r}: extra 'timeout' must be a finite number > 0, got {value!r}"
+        )
     return number
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-import weakref
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -35,9 +35,11 @@ ASYNC_POOL_LIMIT = 100
 
 def _unreachable(request: ApiRequest, exc: BaseException) -> SmartlyQConnectionError:
     return SmartlyQConnectionError(
-        f"{request.method} {request.path}: no answer from SmartlyQ ({type(exc).__name__}: {exc})",
+        request.redact(
+            f"{request.method} {request.path}: no answer from SmartlyQ ({type(exc).__name__}: {exc})"
+        ),
         method=request.method,
-        path=request.path,
+        path=request.log_path,
     )
 
 
@@ -73,11 +75,11 @@ class SyncTransport:
             )
             body = response.content
         except requests.RequestException as exc:
-            raise _unreachable(request, exc) from exc
+            raise _unreachable(request, exc) from None
         self.log.debug(
             "SmartlyQ %s %s -> HTTP %s (request id %s)",
             request.method,
-            request.path,
+            request.log_path,
             response.status_code,
             response.headers.get("X-Request-Id", "-"),
         )
@@ -95,11 +97,14 @@ class AsyncTransport:
         self.policy = policy
         self.log = log
         self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def call(self, request: ApiRequest) -> ApiResult:
         """Send ``request``, retrying per the policy; return the result or raise a typed error."""
-        if self._session is None or self._session.closed:
+        if self._session is None or self._session.closed or self._loop is not asyncio.get_running_loop():
+            # First call, or the hook is reused on another event loop: lease that loop's session.
             self._session = POOL.acquire()
+            self._loop = asyncio.get_running_loop()
         session = self._session
         result: ApiResult | None = None
         async for attempt in AsyncRetrying(**self.policy.tenacity_kwargs(self.log, request)):
@@ -123,11 +128,11 @@ class AsyncTransport:
                 body = await response.read()
                 status, headers = response.status, response.headers
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise _unreachable(request, exc) from exc
+            raise _unreachable(request, exc) from None
         self.log.debug(
             "SmartlyQ %s %s -> HTTP %s (request id %s)",
             request.method,
-            request.path,
+            request.log_path,
             status,
             headers.get("X-Request-Id", "-"),
         )
@@ -154,6 +159,13 @@ def ssl_for(verify: bool | str) -> ssl.SSLContext | bool:
     return ssl.create_default_context()
 
 
+@dataclass
+class _Shared:
+    loop: asyncio.AbstractEventLoop
+    session: aiohttp.ClientSession
+    leases: int = 0
+
+
 class SessionPool:
     """
     Share one ``aiohttp.ClientSession`` per event loop, counted by lease.
@@ -165,40 +177,44 @@ class SessionPool:
     """
 
     def __init__(self) -> None:
-        self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._leases: dict[int, int] = {}
+        # Keyed by id(loop): a session holds its loop, so a weak key would never be collected.
+        # Entries of closed loops are dropped on the next acquire instead.
+        self._shared: dict[int, _Shared] = {}
 
     def acquire(self) -> aiohttp.ClientSession:
         """Return the running loop's shared session, creating it on first use."""
         loop = asyncio.get_running_loop()
-        session = self._sessions.get(loop)
-        if session is None or session.closed:
+        self._forget_closed_loops()
+        entry = self._shared.get(id(loop))
+        if entry is None or entry.loop is not loop or entry.session.closed:
             connector = aiohttp.TCPConnector(limit=ASYNC_POOL_LIMIT, keepalive_timeout=30, ttl_dns_cache=300)
-            session = aiohttp.ClientSession(connector=connector, trust_env=True)
-            self._sessions[loop] = session
-            self._leases[id(session)] = 0
-        self._leases[id(session)] += 1
-        return session
+            entry = _Shared(loop, aiohttp.ClientSession(connector=connector, trust_env=True))
+            self._shared[id(loop)] = entry
+        entry.leases += 1
+        return entry.session
 
     async def release(self, session: aiohttp.ClientSession) -> None:
         """Give back one lease on ``session``; close it when it was the last."""
-        remaining = self._leases.get(id(session), 0) - 1
-        if remaining > 0:
-            self._leases[id(session)] = remaining
-            return
-        self._leases.pop(id(session), None)
-        for loop, shared in list(self._sessions.items()):
-            if shared is session:
-                del self._sessions[loop]
+        for key, entry in list(self._shared.items()):
+            if entry.session is session:
+                entry.leases -= 1
+                if entry.leases > 0:
+                    return
+                del self._shared[key]
         if not session.closed:
             await session.close()
 
     def leases(self) -> int:
         """Return how many leases are held on the running loop's session (for tests and benchmarks)."""
-        session = self._sessions.get(asyncio.get_running_loop())
-        return self._leases.get(id(session), 0) if session is not None else 0
+        entry = self._shared.get(id(asyncio.get_running_loop()))
+        return entry.leases if entry is not None else 0
+
+    def _forget_closed_loops(self) -> None:
+        # A loop closed with leases still out (a hook never released): its session cannot be
+        # closed any more, only dropped, so that the loop and its buffers can be collected.
+        for key, entry in list(self._shared.items()):
+            if entry.loop.is_closed():
+                del self._shared[key]
 
 
 #: The process-wide pool; one session per event loop lives in it.
