@@ -1,0 +1,72 @@
+"""
+Rules shared by everything that waits on SmartlyQ: triggers, sensors and the connect operator.
+
+Keeping them in one light module (standard library and the provider's errors only) means the
+deferrable, poke and reschedule paths classify errors and pace themselves the same way.
+"""
+
+from __future__ import annotations
+
+import math
+
+from airflow_provider_smartlyq.exceptions import (
+    SmartlyQConnectionError,
+    SmartlyQRateLimitError,
+    SmartlyQServerError,
+    SmartlyQValidationError,
+)
+
+#: Errors that say "SmartlyQ is busy or unreachable right now": a wait survives them and polls
+#: again. Everything else (401/403 auth, 404 not found, 422 validation, a bad connection) is
+#: permanent: polling again would give the same answer until a human changes something.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    SmartlyQConnectionError,
+    SmartlyQRateLimitError,
+    SmartlyQServerError,
+)
+
+#: Characters of a state token shown in logs and reprs: enough to tell two links apart, far too
+#: few to use the link (whoever holds the whole token can connect an account to the workspace).
+TOKEN_PREFIX_LENGTH = 6
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Return whether ``exc`` should let a wait go on (see :data:`TRANSIENT_ERRORS`)."""
+    return isinstance(exc, TRANSIENT_ERRORS)
+
+
+def short_token(state_token: object) -> str:
+    """Return the first characters of a state token followed by an ellipsis, safe to log."""
+    text = str(state_token or "")
+    return text[:TOKEN_PREFIX_LENGTH] + "…" if text else "-"
+
+
+def redact_token(text: str, state_token: str | None) -> str:
+    """Return ``text`` with every occurrence of ``state_token`` replaced by its short prefix."""
+    if not state_token:
+        return text
+    return text.replace(state_token, short_token(state_token))
+
+
+def next_delay(poll_interval: float, exc: BaseException | None = None) -> float:
+    """
+    Return the seconds to sleep before the next poll.
+
+    A 429 that still carries ``Retry-After`` after the hook's own retries is honoured when it
+    asks for longer than the poll interval: polling sooner would only earn another 429.
+    """
+    if isinstance(exc, SmartlyQRateLimitError) and exc.retry_after:
+        return max(poll_interval, float(exc.retry_after))
+    return poll_interval
+
+
+def validate_poll_interval(poll_interval: object, name: str = "poll_interval") -> float:
+    """Return ``poll_interval`` as positive seconds, refusing zero (a busy loop) and non-numbers."""
+    if (
+        isinstance(poll_interval, bool)
+        or not isinstance(poll_interval, (int, float))
+        or not math.isfinite(poll_interval)
+        or poll_interval <= 0
+    ):
+        raise SmartlyQValidationError.local(f"{name} must be a number of seconds > 0, got {poll_interval!r}")
+    return float(poll_interval)

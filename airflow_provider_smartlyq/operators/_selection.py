@@ -1,0 +1,164 @@
+"""
+Share the account-selector arguments between operators and sensors.
+
+Operators and sensors acting on several accounts take ``account_ids``, ``platforms``,
+``account_name_pattern`` and ``all_accounts`` as template fields, so a brand can come from
+``params`` or XCom. :class:`AccountSelectionMixin` stores them, checks them at parse time when
+nothing is templated (a DAG with no criterion fails to import rather than at 22:00), and builds
+the :class:`~airflow_provider_smartlyq.selector.AccountSelector` at execute time, after
+rendering. Only the standard library and the provider's light modules are imported here, so
+sensors can reuse it without pulling in the hook or its HTTP libraries.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
+from airflow_provider_smartlyq.selector import AccountSelector
+from airflow_provider_smartlyq.validation import validate_idempotency_key
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+
+#: Template fields every selector-taking operator or sensor declares (add its own after these).
+SELECTION_TEMPLATE_FIELDS: tuple[str, ...] = (
+    "account_ids",
+    "platforms",
+    "account_name_pattern",
+    "all_accounts",
+)
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off", ""})
+
+
+def is_templated(value: Any) -> bool:
+    """Return whether ``value`` may still change at render time (Jinja text, XComArg, ...)."""
+    if value is None or isinstance(value, (bool, int)):
+        return False
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, (list, tuple)):
+        return any(is_templated(item) for item in value)
+    return True  # XComArg, Param references and anything else Airflow resolves later
+
+
+def _python_list(value: Any) -> Any:
+    """
+    Turn a rendered Python list repr (``"['facebook', 'x']"``) into a list.
+
+    Jinja renders ``{{ params.platforms }}`` of a list with Python quotes, which is not JSON;
+    the selector reads JSON lists and comma-separated strings, this covers the third form.
+    """
+    if isinstance(value, str) and value.strip().startswith(("[", "(")):
+        text = value.strip()
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+        try:
+            parsed = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return value  # let the selector report it
+        if isinstance(parsed, (list, tuple)):
+            return list(parsed)
+    return value
+
+
+def as_bool(value: Any, name: str) -> bool:
+    """Return a rendered flag as a bool (``"True"``/``"false"`` from templates included)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise SmartlyQValidationError.local(f"{name} must be True or False, got {value!r}")
+
+
+def build_selector(
+    account_ids: Any = None,
+    platforms: Any = None,
+    account_name_pattern: Any = None,
+    all_accounts: Any = False,
+) -> AccountSelector:
+    """
+    Build an :class:`AccountSelector` from rendered template values.
+
+    :raises SmartlyQValidationError: no criterion without ``all_accounts=True``, or a bad value.
+    """
+    pattern = account_name_pattern.strip() if isinstance(account_name_pattern, str) else account_name_pattern
+    return AccountSelector.build(
+        account_ids=_python_list(account_ids),
+        platforms=_python_list(platforms),
+        account_name_pattern=pattern,
+        all_accounts=as_bool(all_accounts, "all_accounts"),
+    )
+
+
+class AccountSelectionMixin:
+    """
+    Store the selector arguments of an operator or sensor and build the selector after rendering.
+
+    Use with ``BaseOperator`` or ``BaseSensorOperator``; declare
+    ``template_fields = (*SELECTION_TEMPLATE_FIELDS, ...)`` and call :meth:`_init_selection`
+    from ``__init__``.
+    """
+
+    account_ids: Any
+    platforms: Any
+    account_name_pattern: Any
+    all_accounts: Any
+
+    def _init_selection(
+        self,
+        account_ids: Any = None,
+        platforms: Any = None,
+        account_name_pattern: Any = None,
+        all_accounts: Any = False,
+    ) -> None:
+        """Store the arguments; validate them now when none of them is templated."""
+        self.account_ids = account_ids
+        self.platforms = platforms
+        self.account_name_pattern = account_name_pattern
+        self.all_accounts = all_accounts
+        values = (account_ids, platforms, account_name_pattern, all_accounts)
+        if not any(is_templated(value) for value in values):
+            build_selector(*values)  # fail at parse time, not at the first scheduled run
+
+    def build_selector(self) -> AccountSelector:
+        """Return the selector from the rendered arguments."""
+        return build_selector(self.account_ids, self.platforms, self.account_name_pattern, self.all_accounts)
+
+
+def select_accounts(hook: SmartlyQHook, selector: AccountSelector) -> list[dict[str, Any]]:
+    """
+    Return the selected accounts, resolved with one ``list_accounts`` call.
+
+    :raises SmartlyQValidationError: an id that does not exist, or nothing matched.
+    """
+    return selector.select(hook.list_accounts())
+
+
+def write_idempotency_key(context: Mapping[str, Any] | None, action: str, account_id: int) -> str | None:
+    """
+    Return a deterministic ``X-Idempotency-Key`` for one write of one task instance.
+
+    The key depends on the DAG, run, task, map index, account and action (not on the try
+    number), so a retried task replays SmartlyQ's stored answer instead of acting twice, while
+    a pause and a resume in the same run never share a key. Outside a task run (no ``ti`` in the
+    context) ``None`` lets the hook generate a random key.
+    """
+    ti = (context or {}).get("ti")
+    if ti is None:
+        return None
+    where = "|".join(str(getattr(ti, name, "")) for name in ("dag_id", "run_id", "task_id", "map_index"))
+    digest = hashlib.sha256(f"{where}|{action}|{account_id}".encode()).hexdigest()
+    key = f"af:{action}:{account_id}:{digest[:32]}"
+    if len(key) > 64:  # absurdly long ids or actions: keep it valid, just less readable
+        key = f"af:{digest[:61]}"
+    return validate_idempotency_key(key)

@@ -1,0 +1,215 @@
+"""
+Connect a social account through SmartlyQ's headless connect flow.
+
+Import :class:`SmartlyQConnectAccountOperator` from
+:mod:`airflow_provider_smartlyq.operators.smartlyq`. The hook and the trigger (and their HTTP
+libraries) are imported inside the methods that use them, so DAG files parse fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator, conf
+
+from airflow_provider_smartlyq._waiting import short_token, validate_poll_interval
+from airflow_provider_smartlyq.connect_status import (
+    RERUN_CREATE,
+    account_from_event,
+    check_connect_link,
+    normalize_account,
+)
+from airflow_provider_smartlyq.exceptions import SmartlyQError, SmartlyQValidationError
+from airflow_provider_smartlyq.links import SmartlyQConnectLink
+from airflow_provider_smartlyq.operators._selection import is_templated
+from airflow_provider_smartlyq.validation import normalize_platform, validate_return_url
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from airflow.sdk import Context
+
+    from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+
+__all__ = ["SmartlyQConnectAccountOperator"]
+
+#: Seconds the Airflow-side deferral timeout allows beyond the trigger's own deadline: the
+#: trigger's ``timeout`` event (with its clear message) should always win the race.
+DEFERRAL_GRACE = 60
+
+
+def _validate_timeout(timeout: object) -> float:
+    if isinstance(timeout, timedelta):
+        timeout = timeout.total_seconds()
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout):
+        raise SmartlyQValidationError.local(f"timeout must be a number of seconds > 0, got {timeout!r}")
+    if timeout <= 0:
+        raise SmartlyQValidationError.local(f"timeout must be a number of seconds > 0, got {timeout!r}")
+    return float(timeout)
+
+
+class SmartlyQConnectAccountOperator(BaseOperator):
+    """
+    Create a single-use connect link and (by default) wait until the user approves it.
+
+    The link is pushed to XCom as ``connect_url`` (also shown as the task's "SmartlyQ connect
+    link" button), with ``state_token`` and ``expires_at``. Send it to the user; SmartlyQ links
+    expire unused after 15 minutes.
+
+    With ``wait_for_completion`` the task checks the link once, then waits: deferred to
+    :class:`~airflow_provider_smartlyq.triggers.smartlyq.ConnectCompletedTrigger` (no worker
+    slot held) when ``deferrable``, else polling in the worker. It returns the connected
+    account (``{account_id, id, name, username, platform}``). A link that expires, a wait that
+    times out, or a permanent API error fail the task with a message saying what to do next;
+    network errors, 429 and 5xx while waiting never do.
+
+    Credential platforms that SmartlyQ connects at once (answering ``{platform, account}``
+    with no link) return the account immediately.
+
+    :param platform: Platform to connect (``facebook``, ``instagram``, ``x``/``twitter``, ...).
+        Templated.
+    :param return_url: Absolute http(s) URL the user's browser returns to after consent. Templated.
+    :param wait_for_completion: Wait for the user; ``False`` returns
+        ``{platform, connect_url, state_token, expires_at}`` at once.
+    :param deferrable: Wait in the triggerer. Default: ``[operators] default_deferrable``.
+    :param poll_interval: Seconds between status checks while waiting.
+    :param timeout: Seconds to wait for the user before failing (default 900, the link lifetime).
+    :param smartlyq_conn_id: The Airflow connection to use.
+    """
+
+    template_fields: Sequence[str] = ("platform", "return_url")
+    operator_extra_links = (SmartlyQConnectLink(),)
+    ui_color = "#dbe9ff"
+
+    def __init__(
+        self,
+        *,
+        platform: str,
+        return_url: str | None = None,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 5,
+        timeout: float = 900,
+        smartlyq_conn_id: str = "smartlyq_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        # Literal values are checked now, so a typo fails when the DAG is parsed; templated
+        # ones only render later and are checked in execute(), before any request.
+        if not is_templated(platform):
+            normalize_platform(platform)
+        if return_url is not None and not is_templated(return_url):
+            validate_return_url(return_url)
+        self.platform = platform
+        self.return_url = return_url
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = validate_poll_interval(poll_interval)
+        self.timeout = _validate_timeout(timeout)
+        self.smartlyq_conn_id = smartlyq_conn_id
+
+    def _hook(self) -> SmartlyQHook:
+        from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+
+        return SmartlyQHook(self.smartlyq_conn_id)
+
+    @staticmethod
+    def idempotency_key(context: Mapping[str, Any]) -> str | None:
+        """
+        Return the ``X-Idempotency-Key`` of this try's create-link request.
+
+        The key includes the try number on purpose: a retried or cleared task must create a NEW
+        link (the old one may have expired or been used already), while the hook's own HTTP
+        retries inside one try reuse the key, so a lost 201 never creates two links.
+        """
+        ti = context.get("ti")
+        if ti is None:
+            return None
+        names = ("dag_id", "run_id", "task_id", "map_index", "try_number")
+        where = "|".join(str(getattr(ti, name, "")) for name in names)
+        return "af:connect:" + hashlib.sha256(where.encode()).hexdigest()[:48]
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Create the link, push it to XCom, and wait for the user when asked to."""
+        platform = normalize_platform(self.platform)
+        return_url = validate_return_url(self.return_url or None)  # a template may render ""
+        hook = self._hook()
+        link = hook.create_connect_link(platform, return_url, idempotency_key=self.idempotency_key(context))
+        if not link.get("connect_url"):
+            if isinstance(link.get("account"), dict):
+                account = normalize_account(link["account"])
+                self.log.info(
+                    "SmartlyQ connected the %s account %s (id %s) at once; no link to approve",
+                    platform,
+                    account.get("name"),
+                    account.get("id"),
+                )
+                return account
+            raise SmartlyQError(
+                f"SmartlyQ answered the {platform} connect request with neither a link nor an account"
+            )
+        state_token = link.get("state_token")
+        ti = context["ti"]
+        ti.xcom_push(key="connect_url", value=link["connect_url"])
+        ti.xcom_push(key="state_token", value=state_token)
+        ti.xcom_push(key="expires_at", value=link.get("expires_at"))
+        self.log.info(
+            "Created a %s connect link (state %s), valid until %s. Send it to the user: it is on the "
+            "task's 'SmartlyQ connect link' button and in XCom 'connect_url'.",
+            platform,
+            short_token(state_token),
+            link.get("expires_at"),
+        )
+        if not self.wait_for_completion:
+            return {
+                "platform": link.get("platform", platform),
+                "connect_url": link["connect_url"],
+                "state_token": state_token,
+                "expires_at": link.get("expires_at"),
+            }
+        if not state_token:
+            raise SmartlyQError(
+                "The connect link has no 'state' parameter, so its completion cannot be awaited; "
+                "set wait_for_completion=False and follow up with SmartlyQConnectCompletedSensor"
+            )
+        end_time = time.time() + self.timeout
+        event = check_connect_link(hook, state_token, self.log)
+        if event is not None:
+            return self.execute_complete(context, event)
+        if self.deferrable:
+            from airflow_provider_smartlyq.triggers.connect import ConnectCompletedTrigger
+
+            self.defer(
+                trigger=ConnectCompletedTrigger(
+                    state_token=state_token,
+                    smartlyq_conn_id=self.smartlyq_conn_id,
+                    poll_interval=self.poll_interval,
+                    end_time=end_time,
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.timeout + DEFERRAL_GRACE),
+            )
+        return self.execute_complete(context, self._wait_in_worker(hook, state_token, end_time))
+
+    def _wait_in_worker(self, hook: SmartlyQHook, state_token: str, end_time: float) -> dict[str, Any]:
+        """Poll from the worker until a terminal event or the deadline (non-deferrable mode)."""
+        while True:
+            remaining = end_time - time.time()
+            if remaining <= 0:
+                return {"status": "timeout"}
+            time.sleep(min(self.poll_interval, remaining))
+            event = check_connect_link(hook, state_token, self.log)
+            if event is not None:
+                return event
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Return the connected account, or fail saying what to do next."""
+        account = account_from_event(event, rerun_hint=RERUN_CREATE)
+        self.log.info(
+            "Connected %s account %s (id %s)", account.get("platform"), account.get("name"), account.get("id")
+        )
+        return account

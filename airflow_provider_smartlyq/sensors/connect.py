@@ -1,0 +1,120 @@
+"""
+Wait for a connect link that another task created to be approved.
+
+Import :class:`SmartlyQConnectCompletedSensor` from :mod:`airflow_provider_smartlyq.sensors.smartlyq`.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.sdk.exceptions import AirflowSensorTimeout
+
+from airflow_provider_smartlyq._waiting import short_token
+from airflow_provider_smartlyq.connect_status import RERUN_UPSTREAM, account_from_event, check_connect_link
+from airflow_provider_smartlyq.operators._selection import is_templated
+from airflow_provider_smartlyq.validation import validate_state_token
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow.sdk import Context
+
+    from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+
+__all__ = ["SmartlyQConnectCompletedSensor"]
+
+#: Seconds the Airflow-side deferral timeout allows beyond the trigger's own deadline.
+DEFERRAL_GRACE = 60
+
+
+class SmartlyQConnectCompletedSensor(BaseSensorOperator):
+    """
+    Wait until a connect link is approved; return the connected account.
+
+    For DAGs where one task creates the link (e.g. ``SmartlyQConnectAccountOperator`` with
+    ``wait_for_completion=False``) and another sends it to the user. Works in ``poke``,
+    ``reschedule`` and deferrable mode with the same outcome: the account dict when approved,
+    a failure saying what to do next when the link expired, ``AirflowSensorTimeout`` at
+    ``timeout``. Network errors, 429 and 5xx count as "still pending".
+
+    :param state_token: The link's state token, e.g.
+        ``"{{ ti.xcom_pull(task_ids='create_link', key='state_token') }}"``. Templated.
+    :param smartlyq_conn_id: The Airflow connection to use.
+    :param deferrable: Wait in the triggerer. Default: ``[operators] default_deferrable``.
+    :param poke_interval: Seconds between checks (default 10).
+    :param timeout: Seconds before giving up (default 1200: links live 15 minutes).
+    """
+
+    template_fields: Sequence[str] = ("state_token",)
+    ui_color = "#dbe9ff"
+
+    def __init__(
+        self,
+        *,
+        state_token: str,
+        smartlyq_conn_id: str = "smartlyq_default",
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poke_interval: float = 10,
+        timeout: float = 20 * 60,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        if not is_templated(state_token):
+            validate_state_token(state_token)
+        self.state_token = state_token
+        self.smartlyq_conn_id = smartlyq_conn_id
+        self.deferrable = deferrable
+
+    @cached_property
+    def hook(self) -> SmartlyQHook:
+        """Return the hook (imported here so that DAG files parse without HTTP libraries)."""
+        from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+
+        return SmartlyQHook(self.smartlyq_conn_id)
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        """Check the link once: done with the account, not yet, or fail (expired)."""
+        event = check_connect_link(self.hook, validate_state_token(self.state_token), self.log)
+        if event is None:
+            return False
+        return PokeReturnValue(is_done=True, xcom_value=self.execute_complete(context, event))
+
+    def execute(self, context: Context) -> Any:
+        """Check once; then defer (deferrable) or poke/reschedule as configured."""
+        if not self.deferrable:
+            return super().execute(context)
+        state_token = validate_state_token(self.state_token)
+        end_time = time.time() + self.timeout
+        event = check_connect_link(self.hook, state_token, self.log)
+        if event is not None:
+            return self.execute_complete(context, event)
+        from airflow_provider_smartlyq.triggers.connect import ConnectCompletedTrigger
+
+        self.log.info("Deferring until connect link %s is approved", short_token(state_token))
+        self.defer(
+            trigger=ConnectCompletedTrigger(
+                state_token=state_token,
+                smartlyq_conn_id=self.smartlyq_conn_id,
+                poll_interval=self.poke_interval,
+                end_time=end_time,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout + DEFERRAL_GRACE),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Return the connected account, or fail the way poke mode would."""
+        if event.get("status") == "timeout":
+            raise AirflowSensorTimeout(
+                f"The connect link was not approved within {self.timeout:g} s; {RERUN_UPSTREAM}."
+            )
+        account = account_from_event(event, rerun_hint=RERUN_UPSTREAM)
+        self.log.info(
+            "Connected %s account %s (id %s)", account.get("platform"), account.get("name"), account.get("id")
+        )
+        return account
