@@ -15,4 +15,3 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports("airflow_provider_smartlyq.sensors", _EXPORTS)
-

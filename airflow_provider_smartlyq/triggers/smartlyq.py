@@ -17,4 +17,3 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports("airflow_provider_smartlyq.triggers", _EXPORTS)
-

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""
+Run the project's commands, creating or reusing the local virtualenv ``.venv`` first.
+
+``make demo`` and ``make test`` call this script; without ``make``, run it directly::
+
+    python3 scripts/dev.py demo    # emulator + example DAGs under `airflow dags test`, then a summary
+    python3 scripts/dev.py test    # ruff, ruff format --check, mypy, mkdocs build --strict, pytest
+
+Only the standard library is used here, so any Python >= 3.10 with ``venv`` and ``pip`` can run
+it on a fresh machine. The virtualenv is (re)installed with ``pip install -e '.[dev,docs]'``
+only when ``pyproject.toml`` changed since the last install (its hash is kept in a stamp file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+VENV = REPO / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".smartlyq-install-stamp"
+EXTRAS = "dev,docs"
+MIN_PYTHON = (3, 10)
+# Silence Material for MkDocs' end-of-life banner: it is not a problem of this project's docs.
+ENV = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+
+
+def say(message: str) -> None:
+    """Print a progress line (flushed: CI logs interleave it with the tools' output)."""
+    print(f"==> {message}", flush=True)
+
+
+def venv_python() -> Path:
+    """Return the virtualenv's interpreter."""
+    return BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+def install_fingerprint() -> str:
+    """Return what the stamp records: the hash of pyproject.toml and the extras installed."""
+    digest = hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()
+    return f"{digest} [{EXTRAS}]\n"
+
+
+def ensure_venv(*, force: bool = False) -> None:
+    """Create ``.venv`` if needed and install the project into it when pyproject.toml changed."""
+    if sys.version_info < MIN_PYTHON:
+        sys.exit(f"Python >= {'.'.join(map(str, MIN_PYTHON))} is needed, this is {sys.version.split()[0]}")
+    python = venv_python()
+    if not python.exists():
+        say(f"Creating virtualenv {VENV.relative_to(REPO)} with {sys.executable}")
+        if VENV.exists():  # a half-made or foreign venv: start over
+            shutil.rmtree(VENV)
+        if subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=False).returncode:
+            sys.exit("Could not create the virtualenv (on Debian/Ubuntu: apt-get install python3-venv).")
+        force = True
+    fingerprint = install_fingerprint()
+    if not force and STAMP.exists() and STAMP.read_text() == fingerprint:
+        return
+    started = time.monotonic()
+    say(f"Installing the provider with extras [{EXTRAS}] into .venv (about a minute the first time)")
+    pip = [str(python), "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    subprocess.run([*pip, "install", "--upgrade", "pip"], check=True, cwd=REPO)
+    subprocess.run([*pip, "install", "--editable", f".[{EXTRAS}]"], check=True, cwd=REPO)
+    STAMP.write_text(fingerprint)
+    say(f"Virtualenv ready in {time.monotonic() - started:.0f}s")
+
+
+def tool(name: str) -> str:
+    """Return the path of a console script installed in the virtualenv."""
+    return str(BIN / name)
+
+
+def checks(pytest_args: list[str], site_dir: str) -> list[tuple[str, list[str]]]:
+    """Return the test command's steps, in order: lint, format, types, docs, tests."""
+    return [
+        ("ruff check", [tool("ruff"), "check", "."]),
+        ("ruff format --check", [tool("ruff"), "format", "--check", "."]),
+        ("mypy", [tool("mypy")]),  # the package, from [tool.mypy] in pyproject.toml
+        ("mkdocs build --strict", [tool("mkdocs"), "build", "--strict", "--site-dir", site_dir]),
+        ("pytest", [tool("pytest"), *pytest_args]),
+    ]
+
+
+def run_checks(names: set[str] | None, pytest_args: list[str]) -> int:
+    """Run every step (or those named), even after a failure; print a summary; return 0 or 1."""
+    results: list[tuple[str, int, float]] = []
+    with tempfile.TemporaryDirectory(prefix="smartlyq-site-") as site_dir:
+        for name, command in checks(pytest_args, site_dir):
+            if names is not None and name.split()[0] not in names:
+                continue
+            say(name)
+            started = time.monotonic()
+            # Any non-zero exit is a failure, pytest's 5 ("no tests collected") included.
+            code = subprocess.run(command, cwd=REPO, env=ENV, check=False).returncode
+            results.append((name, code, time.monotonic() - started))
+    print(flush=True)
+    say("Summary")
+    for name, code, seconds in results:
+        print(f"    {'ok  ' if code == 0 else 'FAIL'}  {name:<24} {seconds:7.1f}s  (exit {code})")
+    failed = [name for name, code, _ in results if code != 0]
+    if failed:
+        say(f"FAILED: {', '.join(failed)}")
+        return 1
+    say("All checks passed")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the chosen command."""
+    parser = argparse.ArgumentParser(prog="scripts/dev.py", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("venv", help="create or update .venv only").add_argument(
+        "--force", action="store_true", help="reinstall even if pyproject.toml did not change"
+    )
+    sub.add_parser("demo", help="run the demo against the emulator (extra arguments go to scripts/demo.py)")
+    sub.add_parser(
+        "test", help="lint, types, docs build and tests, what CI runs (extra arguments go to pytest)"
+    )
+    sub.add_parser("lint", help="ruff check, ruff format --check and mypy only")
+    sub.add_parser("docs", help="mkdocs build --strict only")
+    sub.add_parser("format", help="apply ruff's fixes and formatting")
+    sub.add_parser("serve-docs", help="serve the docs with live reload on http://127.0.0.1:8000")
+    argv = sys.argv[1:] if argv is None else argv
+    # Everything after "demo"/"test" belongs to demo.py/pytest, options included.
+    passthrough: list[str] = []
+    if argv and argv[0] in ("demo", "test"):
+        argv, passthrough = argv[:1], [arg for arg in argv[1:] if arg != "--"]
+    args = parser.parse_args(argv)
+
+    ensure_venv(force=getattr(args, "force", False))
+    if args.command == "venv":
+        return 0
+    if args.command == "demo":
+        return subprocess.run(
+            [str(venv_python()), str(REPO / "scripts" / "demo.py"), *passthrough]
+        ).returncode
+    if args.command == "test":
+        return run_checks(None, passthrough)
+    if args.command == "lint":
+        return run_checks({"ruff", "mypy"}, [])
+    if args.command == "docs":
+        return run_checks({"mkdocs"}, [])
+    if args.command == "format":
+        subprocess.run([tool("ruff"), "check", "--fix", "."], cwd=REPO, check=False)
+        return subprocess.run([tool("ruff"), "format", "."], cwd=REPO, check=False).returncode
+    return subprocess.run([tool("mkdocs"), "serve"], cwd=REPO, env=ENV, check=False).returncode
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except subprocess.CalledProcessError as exc:
+        sys.exit(f"Command failed (exit {exc.returncode}): {' '.join(map(str, exc.cmd))}")
