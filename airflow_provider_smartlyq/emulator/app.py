@@ -44,13 +44,15 @@ def create_app(config: EmulatorConfig | None = None, state: EmulatorState | None
         task = (
             asyncio.create_task(_auto_approve_loop(state)) if config.auto_approve_after is not None else None
         )
+        posts_task = asyncio.create_task(_posts_loop(state))
         try:
             yield
         finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            for running in (task, posts_task):
+                if running is not None:
+                    running.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await running
 
     app = FastAPI(
         title="SmartlyQ emulator", version="1.0.0", lifespan=lifespan, docs_url=None, redoc_url=None
@@ -107,6 +109,17 @@ async def _auto_approve_loop(state: EmulatorState) -> None:
             state.tick()
         except Exception:  # keep the loop alive; a bad tick must not stop later approvals
             log.exception("auto-approve tick failed")
+
+
+async def _posts_loop(state: EmulatorState) -> None:
+    # Posts advance lazily when read; this loop makes their outcome (write log, webhook events)
+    # land on time even when nobody polls.
+    while True:
+        await asyncio.sleep(min(0.1, max(0.02, state.posts_settings.stage_seconds / 3)))
+        try:
+            state.tick_posts()
+        except Exception:  # keep the loop alive; one bad post must not stop the others
+            log.exception("posts tick failed")
 
 
 def app_factory() -> Any:

@@ -21,7 +21,9 @@ from airflow_provider_smartlyq.emulator.models import (
     iso,
     utcnow,
 )
+from airflow_provider_smartlyq.emulator.posts_state import PostsMixin
 from airflow_provider_smartlyq.emulator.seeds import FIRST_ACCOUNT_ID, seed_accounts
+from airflow_provider_smartlyq.emulator.webhooks_state import WebhooksMixin
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
     from airflow_provider_smartlyq.emulator.models import ConnectSession
 
 
-class EmulatorState(ConnectSessionsMixin):
+class EmulatorState(ConnectSessionsMixin, WebhooksMixin, PostsMixin):
     """
     Accounts, connect sessions, faults and the request/write logs of one emulator.
 
@@ -55,6 +57,8 @@ class EmulatorState(ConnectSessionsMixin):
         self.rate_windows: dict[str, tuple[int, int]] = {}
         self._next_id = FIRST_ACCOUNT_ID
         self._next_seq = 1
+        self.init_webhooks()
+        self.init_posts()
         self.reset(config.seed)
 
     # -- housekeeping -------------------------------------------------------------------
@@ -69,6 +73,8 @@ class EmulatorState(ConnectSessionsMixin):
             self.writes.clear()
             self.idempotency.clear()
             self.rate_windows.clear()
+            self.reset_webhooks()
+            self.reset_posts()
             self._next_id = FIRST_ACCOUNT_ID
             self._next_seq = 1
             now = self.clock()
@@ -85,6 +91,7 @@ class EmulatorState(ConnectSessionsMixin):
             entry.update({k: v for k, v in fields.items() if v is not None})
             self._next_seq += 1
             self.writes.append(entry)
+            self.publish_write(entry)  # webhook events for the writes SmartlyQ announces
             return entry
 
     def record_request(self, entry: dict[str, Any]) -> None:

@@ -7,11 +7,15 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 
 from airflow_provider_smartlyq.hooks import _operations as ops
+from airflow_provider_smartlyq.hooks import _post_operations as post_ops
 from airflow_provider_smartlyq.hooks._protocol import RetryPolicy
 from airflow_provider_smartlyq.hooks._settings import ConnectionSettings, settings_from_connection
 from airflow_provider_smartlyq.hooks._transport import AsyncTransport, SyncTransport
 
 if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Iterable, Mapping
+
     import requests
 
     from airflow_provider_smartlyq.hooks._operations import Operation
@@ -154,19 +158,31 @@ class SmartlyQHook(BaseHook):
     # -- headless connect --------------------------------------------------------------------
 
     def create_connect_link(
-        self, platform: str, return_url: str | None = None, *, idempotency_key: str | None = None
+        self,
+        platform: str,
+        return_url: str | None = None,
+        *,
+        credentials: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """
         Request a single-use OAuth connect link (``POST /social/connect/{platform}``).
 
         :param platform: Platform name, any case; ``x`` means ``twitter``, ``google_business`` ``gmb``.
         :param return_url: Absolute http(s) URL the user's browser returns to after consent.
+        :param credentials: For credential platforms only (bluesky: ``identifier`` and
+            ``app_password``; telegram: ``bot_token`` and ``chat``; whatsapp: its phone number id
+            and token): sent in the body, and the account connects at once.
         :param idempotency_key: Replay key; generated when not given.
         :return: ``{platform, connect_url, expires_at, state_token}``; ``state_token`` is parsed
             from the URL's ``state`` parameter (``None`` if absent). Credential platforms that
             connect at once answer ``{platform, account}``, returned as they come.
         """
-        return self._run(ops.create_connect_link(platform, return_url, idempotency_key=idempotency_key))
+        return self._run(
+            ops.create_connect_link(
+                platform, return_url, credentials=credentials, idempotency_key=idempotency_key
+            )
+        )
 
     def get_connect_status(self, state_token: str) -> dict[str, Any]:
         """Return ``{platform, status, expires_at, account}`` for a connect link's state token."""
@@ -186,9 +202,10 @@ class SmartlyQHook(BaseHook):
         accounts = list(result.data or [])
         page = 1
         # The list is documented unpaged; follow pagination anyway if SmartlyQ starts sending it.
+        per_page = int(result.pagination.get("per_page") or 0) if result.pagination else 0
         while result.pagination and page < int(result.pagination.get("pages") or 1):
             page += 1
-            result = transport.call(ops.list_accounts(page).request)
+            result = transport.call(ops.list_accounts(page, per_page or None).request)
             accounts.extend(result.data or [])
         return accounts
 
@@ -232,3 +249,84 @@ class SmartlyQHook(BaseHook):
     def disconnect_account(self, account_id: int, *, idempotency_key: str | None = None) -> None:
         """Disconnect an account (``DELETE /social/accounts/{id}``). Irreversible."""
         self._run(ops.disconnect_account(account_id, idempotency_key=idempotency_key))
+
+    # -- posts -------------------------------------------------------------------------------
+
+    def create_post(
+        self,
+        content: str,
+        account_ids: int | str | Iterable[int | str],
+        platforms: str | Iterable[str] | None = None,
+        media_urls: str | Iterable[str] | None = None,
+        link: str | None = None,
+        platform_options: Mapping[str, Any] | None = None,
+        allow_duplicates: bool = False,
+        scheduled_time: dt.datetime | str | None = None,
+        timezone: str | None = None,
+        queue_id: int | str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """
+        Publish a post now (``POST /social/posts``), or schedule it (``/social/posts/schedule``).
+
+        Everything is checked before anything is sent. Publishing runs asynchronously: poll
+        :meth:`get_post` until ``status`` is final.
+
+        :param content: The text. Must not be blank.
+        :param account_ids: Accounts to post to (at least one).
+        :param platforms: Their platforms; derived from the accounts (one ``list_accounts``
+            call) when omitted.
+        :param media_urls: Images or videos to attach.
+        :param link: URL to include.
+        :param platform_options: Per-platform options, e.g. ``{"instagram": {"content": "..."}}``.
+        :param allow_duplicates: Skip SmartlyQ's 24-hour duplicate-content guard.
+        :param scheduled_time: When to publish: an aware datetime or ISO string, or a naive one
+            together with ``timezone``.
+        :param timezone: IANA zone of ``scheduled_time`` (e.g. ``"Europe/Paris"``).
+        :param queue_id: Schedule into this posting queue's next slot (not with ``scheduled_time``).
+        :param idempotency_key: Replay key (at most 64 of ``[A-Za-z0-9._:-]``): the same key with
+            the same body returns the original post for 24 hours instead of posting again.
+            Generated per call when not given (then only the hook's own retries replay).
+        :return: The post, with ``idempotent_replay`` (``True`` when SmartlyQ replayed it).
+        :raises SmartlyQInsufficientBalanceError: 402, out of credits.
+        :raises SmartlyQDuplicateContentError: 409, same content within 24 h (``existing_post_id``).
+        :raises SmartlyQIdempotencyConflictError: 409, the key was used with a different body.
+        """
+        draft = post_ops.post_draft(
+            content, account_ids, platforms, media_urls, link, platform_options, allow_duplicates,
+            scheduled_time, timezone, queue_id, idempotency_key,
+        )  # fmt: skip
+        if "platforms" not in draft.body:
+            draft = draft.with_platforms(post_ops.platforms_of(draft.account_ids, self.list_accounts()))
+        return self._run(post_ops.create_post(draft))
+
+    def get_post(self, post_id: int) -> dict[str, Any]:
+        """Return a post: ``status``, ``publish_stage``, ``post_urls`` (``_errors`` per failed platform)..."""
+        return self._run(post_ops.get_post(post_id))
+
+    async def aget_post(self, post_id: int) -> dict[str, Any]:
+        """Return a post (async)."""
+        return await self._arun(post_ops.get_post(post_id))
+
+    def validate_post(
+        self,
+        content: str,
+        platforms: str | Iterable[str],
+        media_urls: str | Iterable[str] | None = None,
+    ) -> dict[str, Any]:
+        """Dry-run SmartlyQ's content checks (free); return ``{valid, errors, platforms}``."""
+        return self._run(post_ops.validate_post(content, platforms, media_urls))
+
+    def retry_post(
+        self,
+        post_id: int,
+        platforms: str | Iterable[str] | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Publish a finished post's failed platforms again; return ``{retried, final_status, ...}``."""
+        return self._run(post_ops.retry_post(post_id, platforms, idempotency_key=idempotency_key))
+
+    def delete_post(self, post_id: int, *, idempotency_key: str | None = None) -> None:
+        """Delete a post (a scheduled one is cancelled)."""
+        self._run(post_ops.delete_post(post_id, idempotency_key=idempotency_key))

@@ -154,6 +154,21 @@ class EmulatorClient:
         """Return every account and connect session."""
         return dict(self._call("GET", "/state"))
 
+    def posts(self) -> dict[str, Any]:
+        """Return ``{posts, charges, settings}``: every post, each credit charge and the posts knobs."""
+        return dict(self._call("GET", "/posts"))
+
+    def update_posts_settings(self, **fields: Any) -> dict[str, Any]:
+        """
+        Change the posts knobs and return them all.
+
+        :param fields: ``stage_seconds`` (duration of each of the 3 publish stages),
+            ``fail_platforms`` (``{platform: reason}`` or a list of platforms that fail),
+            ``balance`` (credits left; a post costs 0.015 per account) and ``duplicate_check``
+            (the 24-hour duplicate-content guard, on by default).
+        """
+        return dict(self._call("PATCH", "/posts/settings", fields))
+
     def reset(self, seed: str = "demo") -> None:
         """Re-seed; clear logs, faults and idempotency keys."""
         self._call("POST", "/reset", {"seed": seed})

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from airflow_provider_smartlyq.emulator.state import EmulatorState
 
 #: Route modules included by :func:`airflow_provider_smartlyq.emulator.app.create_app`, in order.
-AREAS = ("me", "accounts", "connect", "control")
+AREAS = ("me", "accounts", "connect", "control", "webhooks", "posts")
 
 
 def get_state(request: Request) -> EmulatorState:

@@ -1,0 +1,440 @@
+"""
+Publish to SmartlyQ exactly once per task instance, and dry-run a post before publishing it.
+
+Import :class:`SmartlyQPublishPostOperator` and :class:`SmartlyQValidatePostOperator` from
+:mod:`airflow_provider_smartlyq.operators.smartlyq`. The hook and the trigger (and their HTTP
+libraries) are imported inside the methods that use them, so DAG files parse fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator, conf
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_smartlyq._waiting import validate_poll_interval
+from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
+from airflow_provider_smartlyq.links import SmartlyQPostLink
+from airflow_provider_smartlyq.operators._selection import (
+    SELECTION_TEMPLATE_FIELDS,
+    AccountSelectionMixin,
+    as_bool,
+    is_templated,
+    select_accounts,
+)
+from airflow_provider_smartlyq.post_status import (
+    FAILED,
+    PARTIAL,
+    check_post,
+    push_post_xcoms,
+    result_from_event,
+)
+from airflow_provider_smartlyq.validation import normalize_platforms, validate_idempotency_key
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from airflow.sdk import Context
+
+    from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+
+__all__ = ["SmartlyQPublishPostOperator", "SmartlyQValidatePostOperator", "post_idempotency_key"]
+
+#: Seconds the Airflow-side deferral timeout allows beyond the trigger's own deadline.
+DEFERRAL_GRACE = 60
+
+
+def post_idempotency_key(dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
+    """
+    Return the ``X-Idempotency-Key`` a publish task instance sends when given none.
+
+    It depends on the DAG, the run, the task and the map index, NOT on the try number: every
+    retry and every clear of the same task instance sends the same key, so SmartlyQ replays
+    the post it created the first time instead of publishing again. 56 characters of
+    ``[A-Za-z0-9:]``.
+    """
+    where = f"{dag_id}|{run_id}|{task_id}|{map_index}"
+    return "af:post:" + hashlib.sha256(where.encode()).hexdigest()[:48]
+
+
+def _ti_key(context: Mapping[str, Any], *extra: object) -> str | None:
+    ti = context.get("ti")
+    if ti is None:
+        return None  # outside a task run: the hook generates a key per call
+    if extra:
+        where = "|".join(str(getattr(ti, n, "")) for n in ("dag_id", "run_id", "task_id", "map_index"))
+        suffix = "|".join(map(str, extra))
+        return "af:retry:" + hashlib.sha256(f"{where}|{suffix}".encode()).hexdigest()[:48]
+    return post_idempotency_key(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))
+
+
+def _validate_timeout(timeout: object) -> float:
+    if isinstance(timeout, timedelta):
+        timeout = timeout.total_seconds()
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise SmartlyQValidationError.local(f"timeout must be a number of seconds > 0, got {timeout!r}")
+    return float(timeout)
+
+
+def _platforms_and_ids(accounts: Iterable[Mapping[str, Any]]) -> tuple[list[int], list[str]]:
+    """Return the account ids (sorted) and their platforms in that order: a stable body across tries."""
+    ordered = sorted(accounts, key=lambda a: int(a["id"]))
+    ids = [int(a["id"]) for a in ordered]
+    return ids, normalize_platforms([str(a.get("platform")) for a in ordered]) or []
+
+
+def _literal_blank(value: object) -> bool:
+    return isinstance(value, str) and not is_templated(value) and not value.strip()
+
+
+class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
+    """
+    Publish (or schedule) one post to the selected accounts, exactly once per task instance.
+
+    Accounts are chosen like every multi-account operator (``account_ids``, ``platforms``,
+    ``account_name_pattern``, ``all_accounts``; resolved with one ``GET /social/accounts``),
+    and the post goes to their platforms. The request carries an ``X-Idempotency-Key``
+    derived from the DAG, run, task and map index (see :func:`post_idempotency_key`): a
+    retried or cleared task replays the post it created before (SmartlyQ remembers keys for
+    24 hours) instead of publishing twice. To publish anew on purpose, pass your own key.
+
+    With ``wait_for_completion`` the task then waits until publishing has finished: deferred
+    to :class:`~airflow_provider_smartlyq.triggers.smartlyq.PostPublishedTrigger` when
+    ``deferrable``, else polling in the worker. Both end the same way:
+
+    * ``published``: returns ``{post_id, status, post_urls, errors, url}``;
+    * ``partially_published``: fails listing each platform's error, or (``fail_on_partial=False``)
+      succeeds with a warning;
+    * ``failed``: fails listing each platform's error
+      (:class:`~airflow_provider_smartlyq.post_status.SmartlyQPublishError`). A retry of the task
+      replays the post and, with ``retry_failed_platforms``, asks SmartlyQ to re-publish only the
+      failed platforms (``POST /social/posts/{id}/retry``): never the ones that succeeded.
+
+    XCom: ``post_id`` (as soon as the post exists), ``post_urls`` (``{platform: [url]}``) and
+    ``post_url`` (the first URL, also the task's "SmartlyQ post" button).
+
+    Scheduled posts (``scheduled_time`` or ``queue_id``) return once SmartlyQ has accepted them;
+    wait for their publication with
+    :class:`~airflow_provider_smartlyq.sensors.smartlyq.SmartlyQPostStatusSensor`.
+
+    Keep the body the same across tries: a content template that changes (``{{ ti.try_number }}``,
+    the current time) or a selection that matches other accounts on the retry makes SmartlyQ
+    answer ``409 IDEMPOTENCY_CONFLICT``, and the task fails rather than post a second version.
+
+    :param content: The text. Templated.
+    :param account_ids: Accounts to post to. Templated, like the next three.
+    :param platforms: Post to the selected accounts on these platforms.
+    :param account_name_pattern: Post to accounts whose name matches this glob, e.g. ``"Acme *"``.
+    :param all_accounts: Post to every account (must be explicit).
+    :param media_urls: Images or videos to attach. Templated.
+    :param link: URL to include. Templated.
+    :param platform_options: Per-platform options, e.g. ``{"instagram": {"content": "..."}}``. Templated.
+    :param allow_duplicates: Skip SmartlyQ's 24-hour duplicate-content guard.
+    :param scheduled_time: Publish at this time (aware datetime or ISO string, or naive with
+        ``timezone``). Templated.
+    :param timezone: IANA zone of a naive ``scheduled_time``. Templated.
+    :param queue_id: Schedule into this posting queue's next slot instead. Templated.
+    :param idempotency_key: Your own replay key; default: derived from the task instance. Templated.
+    :param wait_for_completion: Wait until publishing has finished (immediate posts only).
+    :param deferrable: Wait in the triggerer. Default: ``[operators] default_deferrable``.
+    :param poll_interval: Seconds between status checks while waiting.
+    :param timeout: Seconds to wait for publishing before failing (default 1800).
+    :param fail_on_partial: Fail when some platforms failed (default); else succeed with a warning.
+    :param retry_failed_platforms: On a retry that replays a failed or partial post, re-publish
+        its failed platforms.
+    :param smartlyq_conn_id: The Airflow connection to use.
+    """
+
+    template_fields: Sequence[str] = (
+        "content",
+        *SELECTION_TEMPLATE_FIELDS,
+        "media_urls",
+        "link",
+        "platform_options",
+        "scheduled_time",
+        "timezone",
+        "queue_id",
+        "idempotency_key",
+    )
+    template_fields_renderers = {"platform_options": "json"}
+    operator_extra_links = (SmartlyQPostLink(),)
+    ui_color = "#ffe8cc"
+
+    def __init__(
+        self,
+        *,
+        content: str,
+        account_ids: Any = None,
+        platforms: Any = None,
+        account_name_pattern: str | None = None,
+        all_accounts: Any = False,
+        media_urls: str | list[str] | None = None,
+        link: str | None = None,
+        platform_options: dict[str, Any] | None = None,
+        allow_duplicates: bool = False,
+        scheduled_time: Any = None,
+        timezone: str | None = None,
+        queue_id: int | str | None = None,
+        idempotency_key: str | None = None,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 5,
+        timeout: float = 1800,
+        fail_on_partial: bool = True,
+        retry_failed_platforms: bool = True,
+        smartlyq_conn_id: str = "smartlyq_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._init_selection(account_ids, platforms, account_name_pattern, all_accounts)
+        # Literal mistakes fail when the DAG is parsed; templated values are checked in execute().
+        if _literal_blank(content) or content is None:
+            raise SmartlyQValidationError.local("content must be non-empty text")
+        if scheduled_time is not None and queue_id is not None:
+            raise SmartlyQValidationError.local("pass scheduled_time or queue_id, not both")
+        if idempotency_key is not None and not is_templated(idempotency_key):
+            validate_idempotency_key(idempotency_key)
+        self.content = content
+        self.media_urls = media_urls
+        self.link = link
+        self.platform_options = platform_options
+        self.allow_duplicates = allow_duplicates
+        self.scheduled_time = scheduled_time
+        self.timezone = timezone
+        self.queue_id = queue_id
+        self.idempotency_key = idempotency_key
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = validate_poll_interval(poll_interval)
+        self.timeout = _validate_timeout(timeout)
+        self.fail_on_partial = fail_on_partial
+        self.retry_failed_platforms = retry_failed_platforms
+        self.smartlyq_conn_id = smartlyq_conn_id
+
+    def _hook(self) -> SmartlyQHook:
+        from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+
+        return SmartlyQHook(self.smartlyq_conn_id)
+
+    def _scheduled(self) -> bool:
+        return bool(self.scheduled_time) or self.queue_id not in (None, "")
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Create (or replay) the post, then wait for it to publish when asked to."""
+        selector = self.build_selector()  # bad input fails here, before any request
+        key = self.idempotency_key or _ti_key(context)
+        with self._hook() as hook:
+            account_ids, platforms = _platforms_and_ids(select_accounts(hook, selector))
+            post = self._create(hook, account_ids, platforms, key)
+            post_id = int(post["id"])
+            context["ti"].xcom_push(key="post_id", value=post_id)
+            if post.get("idempotent_replay"):
+                self.log.info(
+                    "SmartlyQ replayed post %s: this task instance created it on an earlier try "
+                    "(idempotency key %s), so nothing was published again",
+                    post_id,
+                    key,
+                )
+            else:
+                self.log.info(
+                    "Created post %s for %d account(s) on %s", post_id, len(account_ids), ", ".join(platforms)
+                )
+            if self._scheduled() or not self.wait_for_completion:
+                return self._accepted(post)
+            end_time = time.time() + self.timeout
+            event, _ = check_post(hook, post_id, self.log)
+            if event is not None and post.get("idempotent_replay"):
+                event = self._retry_failed(hook, context, post_id, event)
+            if event is not None:
+                return self.execute_complete(context, event)
+            if self.deferrable:
+                from airflow_provider_smartlyq.triggers.posts import PostPublishedTrigger
+
+                self.defer(
+                    trigger=PostPublishedTrigger(
+                        post_id=post_id,
+                        smartlyq_conn_id=self.smartlyq_conn_id,
+                        poll_interval=self.poll_interval,
+                        end_time=end_time,
+                    ),
+                    method_name="execute_complete",
+                    timeout=timedelta(seconds=self.timeout + DEFERRAL_GRACE),
+                )
+            return self.execute_complete(context, self._wait_in_worker(hook, post_id, end_time))
+
+    def _create(
+        self, hook: SmartlyQHook, account_ids: list[int], platforms: list[str], key: str | None
+    ) -> Any:
+        from airflow_provider_smartlyq.exceptions import (
+            SmartlyQDuplicateContentError,
+            SmartlyQIdempotencyConflictError,
+        )
+
+        try:
+            return hook.create_post(
+                self.content,
+                account_ids,
+                platforms=platforms,
+                media_urls=self.media_urls or None,
+                link=self.link or None,
+                platform_options=self.platform_options or None,
+                allow_duplicates=as_bool(self.allow_duplicates, "allow_duplicates"),
+                scheduled_time=self.scheduled_time or None,
+                timezone=self.timezone or None,
+                queue_id=self.queue_id if self.queue_id not in (None, "") else None,
+                idempotency_key=key,
+            )
+        except SmartlyQDuplicateContentError as exc:
+            self.log.error(
+                "SmartlyQ refused the post: the same content was posted within 24 hours (post %s). "
+                "Change the text, or pass allow_duplicates=True to publish it again on purpose.",
+                exc.existing_post_id,
+            )
+            raise
+        except SmartlyQIdempotencyConflictError:
+            self.log.error(
+                "This task instance already created a post with a DIFFERENT body (content, accounts or "
+                "options changed since its first try; key %s). SmartlyQ keeps the first post. To publish "
+                "the new version as a second post, pass your own idempotency_key.",
+                key,
+            )
+            raise
+
+    def _accepted(self, post: Mapping[str, Any]) -> dict[str, Any]:
+        status = post.get("status")
+        self.log.info(
+            "Post %s accepted (%s%s); not waiting for publication",
+            post.get("id"),
+            status,
+            f", scheduled for {post.get('scheduled_time')}" if self._scheduled() else "",
+        )
+        return {
+            "post_id": post.get("id"),
+            "status": status,
+            "scheduled_time": post.get("scheduled_time"),
+            "post_urls": {},
+            "errors": {},
+            "url": None,
+        }
+
+    def _retry_failed(
+        self, hook: SmartlyQHook, context: Context, post_id: int, event: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Re-publish the failed platforms of a replayed post; return its new final event (or None)."""
+        failed = sorted(p for p in event.get("errors") or {} if not p.startswith("_"))
+        if not self.retry_failed_platforms or event.get("status") not in (FAILED, PARTIAL) or not failed:
+            return event
+        ti = context["ti"]
+        self.log.warning(
+            "Post %s had failed on %s; asking SmartlyQ to retry those platforms", post_id, failed
+        )
+        key = _ti_key(context, "retry", getattr(ti, "try_number", ""))
+        answer = hook.retry_post(post_id, failed, idempotency_key=key)
+        self.log.info("Retry of post %s: %s", post_id, answer.get("final_status"))
+        new_event, _ = check_post(hook, post_id, self.log)
+        return new_event
+
+    def _wait_in_worker(self, hook: SmartlyQHook, post_id: int, end_time: float) -> dict[str, Any]:
+        """Poll from the worker until the post is final or the deadline passes (non-deferrable mode)."""
+        last_status = None
+        while True:
+            remaining = end_time - time.time()
+            if remaining <= 0:
+                return {"status": "timeout", "post_id": post_id, "last_status": last_status}
+            time.sleep(min(self.poll_interval, remaining))
+            event, status = check_post(hook, post_id, self.log)
+            if status is not None and status != last_status:
+                self.log.info("Post %s is %s", post_id, status)
+                last_status = status
+            if event is not None:
+                return event
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Push the post's URLs; return the result, or fail with each platform's error."""
+        push_post_xcoms(context["ti"], event)
+        return result_from_event(event, fail_on_partial=self.fail_on_partial, log=self.log)
+
+
+class SmartlyQValidatePostOperator(AccountSelectionMixin, BaseOperator):
+    """
+    Dry-run a post for the selected accounts' platforms (free): fail with each platform's problems.
+
+    Put it before :class:`SmartlyQPublishPostOperator` with the same content, media and
+    selection: SmartlyQ runs the checks its create path uses (characters over the platform's
+    limit, media missing where required, unsupported media types) without creating or charging
+    anything. Returns ``{valid, errors, platforms: {platform: {characters, limit, within_limit,
+    requires_media, media_ok}}}``; an invalid post fails the task (without retries: the same
+    content would fail again) listing every problem.
+
+    :param content: The text. Templated.
+    :param media_urls: Images or videos the post will carry. Templated.
+    :param account_ids: Accounts the post will go to. Templated, like the next three.
+    :param platforms: Select accounts on these platforms.
+    :param account_name_pattern: Select accounts whose name matches this glob.
+    :param all_accounts: Select every account (must be explicit).
+    :param smartlyq_conn_id: The Airflow connection to use.
+    """
+
+    template_fields: Sequence[str] = ("content", "media_urls", *SELECTION_TEMPLATE_FIELDS)
+    ui_color = "#fff4e0"
+
+    def __init__(
+        self,
+        *,
+        content: str,
+        media_urls: str | list[str] | None = None,
+        account_ids: Any = None,
+        platforms: Any = None,
+        account_name_pattern: str | None = None,
+        all_accounts: Any = False,
+        smartlyq_conn_id: str = "smartlyq_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._init_selection(account_ids, platforms, account_name_pattern, all_accounts)
+        if _literal_blank(content) or content is None:
+            raise SmartlyQValidationError.local("content must be non-empty text")
+        self.content = content
+        self.media_urls = media_urls
+        self.smartlyq_conn_id = smartlyq_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Validate for the selected accounts' platforms; fail listing the problems."""
+        from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+
+        selector = self.build_selector()
+        with SmartlyQHook(self.smartlyq_conn_id) as hook:
+            _, platforms = _platforms_and_ids(select_accounts(hook, selector))
+            report = hook.validate_post(self.content, platforms, self.media_urls or None)
+        rows = report.get("platforms") or {}
+        for platform in platforms:
+            row = rows.get(platform) or {}
+            self.log.info(
+                "%s: %s characters (limit %s), media %s",
+                platform,
+                row.get("characters"),
+                row.get("limit") if row.get("limit") is not None else "none",
+                "ok" if row.get("media_ok", True) else "MISSING",
+            )
+        if report.get("valid"):
+            self.log.info("The post passes SmartlyQ's checks for %s", ", ".join(platforms))
+            return report
+        problems = list(report.get("errors") or []) or [
+            f"{platform}: {'media missing' if row.get('within_limit', True) else 'over the character limit'}"
+            for platform, row in rows.items()
+            if not row.get("within_limit", True) or not row.get("media_ok", True)
+        ]
+        raise AirflowFailException(
+            "The post does not pass SmartlyQ's checks:\n"
+            + "\n".join(f"  - {p}" for p in problems or ["invalid"])
+        )

@@ -1,0 +1,205 @@
+"""
+Turn post answers into wait outcomes, the same way in every waiting mode.
+
+The publish operator (polling in the worker or deferred), :class:`PostPublishedTrigger
+<airflow_provider_smartlyq.triggers.smartlyq.PostPublishedTrigger>` and the post-status sensor
+all call :func:`event_for_post` on each ``GET /social/posts/{id}`` answer and
+:func:`result_from_event` on the final event, so a post ends the same way whichever of them
+watched it. Standard library and the provider's light modules only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_smartlyq._waiting import TRANSIENT_ERRORS
+from airflow_provider_smartlyq.exceptions import SmartlyQError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+
+#: Final statuses (``partial`` is an older spelling of ``partially_published``).
+PUBLISHED = "published"
+PARTIAL = "partially_published"
+FAILED = "failed"
+FINAL_STATUSES = frozenset({PUBLISHED, PARTIAL, FAILED, "cancelled"})
+_ALIASES = {"partial": PARTIAL, "canceled": "cancelled"}
+
+
+class SmartlyQPublishError(SmartlyQError):
+    """
+    Raise when a post ended failed or partially published (with ``fail_on_partial``).
+
+    :param post_id: The post.
+    :param status: ``failed``, ``partially_published``, ``cancelled``...
+    :param errors: Failure reason per platform (``_post`` for a whole-post failure).
+    :param post_urls: Permalinks per platform of what did publish.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        post_id: Any,
+        status: str,
+        errors: dict[str, str],
+        post_urls: dict[str, list[str]],
+    ) -> None:
+        super().__init__(message)
+        self.post_id = post_id
+        self.status = status
+        self.errors = errors
+        self.post_urls = post_urls
+
+    def __reduce__(self):  # keep the keyword-only fields when pickled
+        return (
+            _rebuild,
+            (type(self), self.args[0], self.post_id, self.status, self.errors, self.post_urls),
+        )
+
+
+def _rebuild(cls, message, post_id, status, errors, post_urls):
+    return cls(message, post_id=post_id, status=status, errors=errors, post_urls=post_urls)
+
+
+def normalize_status(status: object) -> str | None:
+    """Return the status with SmartlyQ's alternative spellings folded (``partial`` included)."""
+    if not isinstance(status, str):
+        return None
+    lowered = status.strip().lower()
+    return _ALIASES.get(lowered, lowered)
+
+
+def urls_by_platform(post: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Return ``{platform: [permalink, ...]}`` from ``post_urls`` (reserved ``_`` keys dropped)."""
+    raw = post.get("post_urls")
+    result: dict[str, list[str]] = {}
+    if not isinstance(raw, dict):
+        return result
+    for platform, value in raw.items():
+        if str(platform).startswith("_"):
+            continue
+        urls = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        if cleaned := [str(url) for url in urls if url]:
+            result[str(platform)] = cleaned
+    return result
+
+
+def errors_of(post: Mapping[str, Any]) -> dict[str, str]:
+    """Return the failure reason per platform (``post_urls._errors``; ``_post`` = the whole post)."""
+    raw = post.get("post_urls")
+    errors = raw.get("_errors") if isinstance(raw, dict) else None
+    if not isinstance(errors, dict):
+        return {}
+    return {str(k): str(v) for k, v in errors.items() if v}
+
+
+def first_url(post_urls: Mapping[str, list[str]]) -> str | None:
+    """Return the first permalink (for the task's "SmartlyQ post" button), ``None`` when none."""
+    return next((urls[0] for urls in post_urls.values() if urls), None)
+
+
+def event_for_post(post: Mapping[str, Any]) -> dict[str, Any] | None:
+    """
+    Return the final event for one post answer, or ``None`` while it is still on its way.
+
+    :return: ``{"status", "post_id", "post_urls": {platform: [...]}, "errors": {platform: reason}}``
+        once ``status`` is final (``published``, ``partially_published``, ``failed``,
+        ``cancelled``). ``scheduled`` and unknown statuses are not final: waiting on is safer
+        than failing on a new word.
+    """
+    status = normalize_status(post.get("status"))
+    if status not in FINAL_STATUSES:
+        return None
+    return {
+        "status": status,
+        "post_id": post.get("id"),
+        "post_urls": urls_by_platform(post),
+        "errors": errors_of(post),
+    }
+
+
+def describe_errors(errors: Mapping[str, str]) -> str:
+    """Return ``platform: reason; ...`` for a message."""
+    return (
+        "; ".join(f"{platform}: {reason}" for platform, reason in sorted(errors.items())) or "no reason given"
+    )
+
+
+def result_from_event(event: Mapping[str, Any], *, fail_on_partial: bool, log: Any) -> dict[str, Any]:
+    """
+    Return the task result of a final event, or raise.
+
+    :return: ``{post_id, status, post_urls, errors, url}`` for ``published``, and for
+        ``partially_published`` when ``fail_on_partial`` is false (logged as a warning).
+    :raises SmartlyQPublishError: ``failed``/``cancelled``, or partial with ``fail_on_partial``;
+        the message lists every platform's error.
+    :raises SmartlyQError: ``timeout`` or ``error`` events.
+    """
+    status = event.get("status")
+    post_id = event.get("post_id")
+    if status == "timeout":
+        raise SmartlyQError(
+            f"Post {post_id} was still {event.get('last_status') or 'in progress'} when the wait timed out. "
+            "It may still publish: watch it with SmartlyQPostStatusSensor, or raise the task's timeout."
+        )
+    if status == "error":
+        raise SmartlyQError(f"Waiting for post {post_id} failed: {event.get('message') or 'unknown error'}")
+    urls = {str(k): list(v) for k, v in dict(event.get("post_urls") or {}).items()}
+    errors = {str(k): str(v) for k, v in dict(event.get("errors") or {}).items()}
+    result = {
+        "post_id": post_id,
+        "status": status,
+        "post_urls": urls,
+        "errors": errors,
+        "url": first_url(urls),
+    }
+    if status == PUBLISHED:
+        log.info("Post %s published: %s", post_id, ", ".join(u for v in urls.values() for u in v) or "-")
+        return result
+    if status == PARTIAL and urls and not fail_on_partial:
+        log.warning(
+            "Post %s was published on %s only; failed on: %s",
+            post_id,
+            ", ".join(sorted(urls)),
+            describe_errors(errors),
+        )
+        return result
+    what = "partially published" if status == PARTIAL else str(status)
+    raise SmartlyQPublishError(
+        f"Post {post_id} {what}: {describe_errors(errors)}. Fix the cause, then clear the task: "
+        "the retry replays this post and re-publishes only its failed platforms.",
+        post_id=post_id,
+        status=str(status),
+        errors=errors,
+        post_urls=urls,
+    )
+
+
+def check_post(hook: SmartlyQHook, post_id: int, log: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """
+    Read a post once from a worker; return ``(final event or None, current status)``.
+
+    Transient errors (no answer, 429, 5xx after the hook's retries) count as "not yet", as in
+    the trigger; permanent ones (404: the post was deleted) raise their typed error.
+    """
+    try:
+        post = hook.get_post(post_id)
+    except TRANSIENT_ERRORS as exc:
+        log.warning("SmartlyQ unavailable while checking post %s (%s); checking again later", post_id, exc)
+        return None, None
+    status = normalize_status(post.get("status"))
+    log.debug("Post %s is %s (stage %s)", post_id, status, post.get("publish_stage") or "-")
+    return event_for_post(post), status
+
+
+def push_post_xcoms(ti: Any, event: Mapping[str, Any]) -> None:
+    """Push XCom ``post_urls`` (per platform) and ``post_url`` (the first, for the extra link)."""
+    if event.get("status") in ("timeout", "error"):
+        return
+    urls = dict(event.get("post_urls") or {})
+    ti.xcom_push(key="post_urls", value=urls)
+    if (url := first_url(urls)) is not None:
+        ti.xcom_push(key="post_url", value=url)

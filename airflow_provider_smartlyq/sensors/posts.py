@@ -1,0 +1,124 @@
+"""
+Wait until a SmartlyQ post has finished publishing (e.g. a scheduled post at its time).
+
+Import :class:`SmartlyQPostStatusSensor` from :mod:`airflow_provider_smartlyq.sensors.smartlyq`.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.sdk.exceptions import AirflowSensorTimeout
+
+from airflow_provider_smartlyq.links import SmartlyQPostLink
+from airflow_provider_smartlyq.operators._selection import is_templated
+from airflow_provider_smartlyq.post_status import check_post, push_post_xcoms, result_from_event
+from airflow_provider_smartlyq.validation import validate_account_id
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow.sdk import Context
+
+    from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+
+__all__ = ["SmartlyQPostStatusSensor"]
+
+#: Seconds the Airflow-side deferral timeout allows beyond the trigger's own deadline.
+DEFERRAL_GRACE = 60
+
+
+class SmartlyQPostStatusSensor(BaseSensorOperator):
+    """
+    Wait until a post is published, partially published or failed; return the outcome.
+
+    A ``scheduled`` post keeps the sensor waiting until its time has come and it published.
+    Works in ``poke``, ``reschedule`` and deferrable mode
+    (:class:`~airflow_provider_smartlyq.triggers.smartlyq.PostPublishedTrigger`) with the same
+    outcome as :class:`~airflow_provider_smartlyq.operators.smartlyq.SmartlyQPublishPostOperator`:
+    ``{post_id, status, post_urls, errors, url}`` when published; a failure listing each
+    platform's error when failed (or partially published with ``fail_on_partial``);
+    ``AirflowSensorTimeout`` at ``timeout``. Network errors, 429 and 5xx count as "not yet";
+    a deleted post (404) fails. Pushes XCom ``post_urls`` and ``post_url`` (the task's
+    "SmartlyQ post" button).
+
+    :param post_id: The post, e.g. ``"{{ ti.xcom_pull(task_ids='publish', key='post_id') }}"``. Templated.
+    :param fail_on_partial: Fail when some platforms failed (default); else succeed with a warning.
+    :param deferrable: Wait in the triggerer. Default: ``[operators] default_deferrable``.
+    :param poke_interval: Seconds between checks (default 10).
+    :param timeout: Seconds before giving up (default one hour).
+    :param smartlyq_conn_id: The Airflow connection to use.
+    """
+
+    template_fields: Sequence[str] = ("post_id",)
+    operator_extra_links = (SmartlyQPostLink(),)
+    ui_color = "#ffe8cc"
+
+    def __init__(
+        self,
+        *,
+        post_id: int | str,
+        fail_on_partial: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poke_interval: float = 10,
+        timeout: float = 60 * 60,
+        smartlyq_conn_id: str = "smartlyq_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        if not is_templated(post_id):
+            validate_account_id(post_id, name="post_id")
+        self.post_id = post_id
+        self.fail_on_partial = fail_on_partial
+        self.deferrable = deferrable
+        self.smartlyq_conn_id = smartlyq_conn_id
+
+    @cached_property
+    def hook(self) -> SmartlyQHook:
+        """Return the hook (imported here so that DAG files parse without HTTP libraries)."""
+        from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+
+        return SmartlyQHook(self.smartlyq_conn_id)
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        """Check the post once: done with the outcome, not yet, or fail."""
+        event, _ = check_post(self.hook, validate_account_id(self.post_id, name="post_id"), self.log)
+        if event is None:
+            return False
+        return PokeReturnValue(is_done=True, xcom_value=self.execute_complete(context, event))
+
+    def execute(self, context: Context) -> Any:
+        """Check once; then defer (deferrable) or poke/reschedule as configured."""
+        if not self.deferrable:
+            return super().execute(context)
+        post_id = validate_account_id(self.post_id, name="post_id")
+        end_time = time.time() + self.timeout
+        event, _ = check_post(self.hook, post_id, self.log)
+        if event is not None:
+            return self.execute_complete(context, event)
+        from airflow_provider_smartlyq.triggers.posts import PostPublishedTrigger
+
+        self.defer(
+            trigger=PostPublishedTrigger(
+                post_id=post_id,
+                smartlyq_conn_id=self.smartlyq_conn_id,
+                poll_interval=self.poke_interval,
+                end_time=end_time,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout + DEFERRAL_GRACE),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Return the outcome, or fail the way poke mode would."""
+        if event.get("status") == "timeout":
+            raise AirflowSensorTimeout(
+                f"Post {event.get('post_id')} was still {event.get('last_status') or 'not final'} "
+                f"after {self.timeout:g} s."
+            )
+        push_post_xcoms(context["ti"], event)
+        return result_from_event(event, fail_on_partial=self.fail_on_partial, log=self.log)

@@ -1,0 +1,75 @@
+"""Wait in the triggerer until a SmartlyQ post has finished publishing."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_smartlyq.post_status import event_for_post, normalize_status
+from airflow_provider_smartlyq.triggers._base import SmartlyQPollingTrigger
+from airflow_provider_smartlyq.validation import validate_account_id
+
+if TYPE_CHECKING:
+    from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+
+
+class PostPublishedTrigger(SmartlyQPollingTrigger):
+    """
+    Poll ``GET /social/posts/{post_id}`` until the post's ``status`` is final.
+
+    Yields exactly one event, then returns:
+
+    * ``{"status": "published" | "partially_published" | "failed" | "cancelled", "post_id",
+      "post_urls": {platform: [url, ...]}, "errors": {platform: reason}}``;
+    * ``{"status": "timeout", "post_id", "last_status"}``: ``end_time`` passed first (a
+      scheduled post keeps the trigger waiting until it publishes);
+    * ``{"status": "error", "message": ...}``: a permanent error (401/403, 404: the post was
+      deleted, a bad connection).
+
+    Network errors, 429 and 5xx never end the wait: each is logged and polling goes on.
+
+    :param post_id: The post to watch.
+    :param smartlyq_conn_id: The Airflow connection to use.
+    :param poll_interval: Seconds between polls.
+    :param end_time: Deadline as unix seconds; ``None`` = one hour after the trigger is first
+        built, stored in the kwargs so a rebuilt trigger keeps it.
+    """
+
+    default_wait = 60 * 60
+
+    def __init__(
+        self,
+        post_id: int,
+        smartlyq_conn_id: str = "smartlyq_default",
+        poll_interval: float = 5.0,
+        end_time: float | None = None,
+    ) -> None:
+        self.post_id = validate_account_id(post_id, name="post_id")
+        super().__init__(smartlyq_conn_id=smartlyq_conn_id, poll_interval=poll_interval, end_time=end_time)
+        self._last_status: str | None = None
+
+    def trigger_kwargs(self) -> dict[str, Any]:
+        """Return ``{"post_id": ...}``."""
+        return {"post_id": self.post_id}
+
+    def describe(self) -> str:
+        """Return ``post <id>``."""
+        return f"post {self.post_id}"
+
+    def timeout_event(self) -> dict[str, Any]:
+        """Return the timeout payload with the last status seen."""
+        return {"status": "timeout", "post_id": self.post_id, "last_status": self._last_status}
+
+    async def on_start(self) -> None:
+        """Log what is awaited."""
+        self.log.info(
+            "Waiting for %s to finish publishing (polling every %.1f s)", self.describe(), self.poll_interval
+        )
+
+    async def poll(self, hook: SmartlyQHook) -> dict[str, Any] | None:
+        """Return the final event, or ``None`` while the post is scheduled or publishing."""
+        post = await hook.aget_post(self.post_id)
+        status = normalize_status(post.get("status"))
+        if status != self._last_status:
+            self.log.info("%s is %s (stage %s)", self.describe(), status, post.get("publish_stage") or "-")
+            self._last_status = status
+        return event_for_post(post)
