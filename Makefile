@@ -10,7 +10,7 @@
 PYTHON ?= python3
 DEV := $(PYTHON) scripts/dev.py
 
-.PHONY: help demo test venv lint docs format serve-docs clean
+.PHONY: help demo test venv lint docs format serve-docs clean bench
 
 help:
 	@echo "make demo        run the example DAGs against the emulator and print a summary"
@@ -19,6 +19,7 @@ help:
 	@echo "make docs        mkdocs build --strict only"
 	@echo "make format      apply ruff fixes and formatting"
 	@echo "make serve-docs  serve the docs on http://127.0.0.1:8000"
+	@echo "make bench       run the benchmarks against peers (~10 min; not part of make test)"
 	@echo "make venv        create or update .venv only"
 	@echo "make clean       remove .venv and build/cache directories"
 	@echo "Pass pytest arguments with: make test PYTEST_ARGS='-k health -x'"
@@ -43,6 +44,9 @@ format:
 
 serve-docs:
 	$(DEV) serve-docs
+
+bench: venv
+	.venv/bin/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .venv site dist build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,230 @@
+"""
+Parse overhead: what a DAG file pays to import the provider's operators and sensors.
+
+Each case runs ``python -X importtime -c "import airflow.sdk; <imports>"`` in a fresh
+process and sums the self time of every module loaded AFTER ``airflow.sdk`` (everything
+``-X importtime`` reports after the line of ``airflow.sdk`` itself). The median over the
+repeats is reported. Peers, measured the same way: the dbt Cloud operator module and the
+http operator module. Also checked: the modules loaded for ours include none of aiohttp,
+requests, tenacity, fastapi, uvicorn or our hook.
+
+Usage: ``python benchmarks/bench_parse.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (
+    bench_env,
+    markdown_table,
+    median,
+    print_table,
+    ratio,
+    write_results,
+)
+
+NAME = "parse"
+OPERATORS = [
+    "SmartlyQConnectAccountOperator",
+    "SmartlyQDisconnectAccountOperator",
+    "SmartlyQListAccountsOperator",
+    "SmartlyQPauseAccountsOperator",
+    "SmartlyQPublishPostOperator",
+    "SmartlyQReconnectUrlOperator",
+    "SmartlyQResumeAccountsOperator",
+    "SmartlyQValidatePostOperator",
+]
+SENSORS = ["SmartlyQConnectCompletedSensor", "SmartlyQHealthSensor", "SmartlyQPostStatusSensor"]
+#: What every DAG file pays anyway: ``import airflow.sdk`` is lazy, and the first
+#: ``from airflow.sdk import BaseOperator`` loads Airflow's task machinery (tenacity included).
+PRELUDE = "import airflow.sdk; from airflow.sdk import DAG, BaseOperator, BaseSensorOperator"
+#: Our public modules resolve classes lazily through ``importlib.import_module``, which
+#: ``-X importtime`` does not instrument; importing the defining modules first makes it count them.
+_IMPL = [
+    f"airflow_provider_smartlyq.{package}{module}"
+    for package, exports in (
+        ("operators", importlib.import_module("airflow_provider_smartlyq.operators.smartlyq")._EXPORTS),
+        ("sensors", importlib.import_module("airflow_provider_smartlyq.sensors.smartlyq")._EXPORTS),
+    )
+    for module in sorted(set(exports.values()))
+]
+CASES = {
+    "smartlyq": (
+        "SmartlyQ operators + sensors",
+        f"from airflow_provider_smartlyq.operators.smartlyq import {', '.join(OPERATORS)}; "
+        f"from airflow_provider_smartlyq.sensors.smartlyq import {', '.join(SENSORS)}",
+    ),
+    "dbt_cloud": ("dbt Cloud operators", "import airflow.providers.dbt.cloud.operators.dbt"),
+    "http": ("http operators", "import airflow.providers.http.operators.http"),
+}
+#: Packages a DAG file that only imports our operators and sensors must not load.
+FORBIDDEN = ("aiohttp", "requests", "tenacity", "fastapi", "uvicorn", "airflow_provider_smartlyq.hooks")
+_MARK = "@@after-prelude@@"
+_PROBE = """
+import json, os, sys, time
+{prelude}
+before = set(sys.modules)
+os.write(2, b"{mark}\\n")
+start = time.perf_counter()
+{imports}
+wall = (time.perf_counter() - start) * 1000
+print(json.dumps({{"wall_ms": wall, "new": sorted(set(sys.modules) - before)}}))
+"""
+TARGET_MS, STRETCH_MS = 40.0, 15.0
+
+
+def _probe(imports: str, importtime: bool) -> subprocess.CompletedProcess[str]:
+    code = _PROBE.format(prelude=PRELUDE, mark=_MARK, imports=imports)
+    flags = ["-X", "importtime"] if importtime else []
+    return subprocess.run(
+        [sys.executable, *flags, "-c", code], capture_output=True, text=True, check=True, env=bench_env()
+    )
+
+
+def measure(key: str) -> dict[str, Any]:
+    """
+    Measure one case in two fresh processes.
+
+    :return: ``importtime_ms`` (summed ``-X importtime`` self time of the modules imported
+        after the prelude), ``wall_ms`` (the import statements timed with ``perf_counter``
+        in a process without ``-X importtime``) and ``new`` (modules they added to ``sys.modules``).
+    """
+    imports = CASES[key][1]
+    traced = imports if key != "smartlyq" else "; ".join([*(f"import {m}" for m in _IMPL), imports])
+    stderr = _probe(traced, importtime=True).stderr
+    total_us = 0
+    for line in stderr.split(_MARK, 1)[1].splitlines():
+        if line.startswith("import time:"):
+            self_us = line[len("import time:") :].split("|")[0].strip()
+            total_us += int(self_us) if self_us.isdigit() else 0
+    plain = json.loads(_probe(imports, importtime=False).stdout.strip().splitlines()[-1])
+    return {"importtime_ms": total_us / 1000, "wall_ms": plain["wall_ms"], "new": plain["new"]}
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """Run the benchmark; print the table; write ``results/parse.json``; return the results."""
+    repeats = 3 if quick else 7
+    cases: dict[str, Any] = {}
+    for key, (label, code) in CASES.items():
+        measure(key)  # warm-up: byte-code caches written, files in the page cache
+        runs = [measure(key) for _ in range(repeats)]
+        modules = runs[-1]["new"]
+        loaded_forbidden = sorted(
+            f for f in FORBIDDEN if any(m == f or m.startswith(f + ".") for m in modules)
+        )
+        cases[key] = {
+            "label": label,
+            "code": code,
+            "importtime_samples_ms": [r["importtime_ms"] for r in runs],
+            "wall_samples_ms": [r["wall_ms"] for r in runs],
+            "median_ms": median([r["importtime_ms"] for r in runs]),
+            "wall_median_ms": median([r["wall_ms"] for r in runs]),
+            "modules": len(modules),
+            "top_level_packages": sorted({m.split(".")[0] for m in modules}),
+            "forbidden_loaded": loaded_forbidden,
+        }
+    ours = cases["smartlyq"]
+    payload = {
+        "repeats": repeats,
+        "cases": cases,
+        "target_ms": TARGET_MS,
+        "stretch_ms": STRETCH_MS,
+        "target_met": ours["median_ms"] <= TARGET_MS,
+        "stretch_met": ours["median_ms"] <= STRETCH_MS,
+        "ours_clean": not ours["forbidden_loaded"],
+    }
+    payload["table"] = table(payload)
+    write_results(NAME, payload)
+    show(payload)
+    if ours["forbidden_loaded"]:
+        raise SystemExit(f"our operator modules loaded {ours['forbidden_loaded']}")
+    return payload
+
+
+COLUMNS = [
+    "imports",
+    "modules added",
+    "importtime self ms",
+    "vs ours",
+    "wall ms",
+    "vs ours (wall)",
+    "loads aiohttp/requests",
+]
+
+
+def table(payload: dict[str, Any]) -> list[list[Any]]:
+    """Return the table rows (``vs ours`` = peer time / our time)."""
+    ours = payload["cases"]["smartlyq"]["median_ms"]
+    ours_wall = payload["cases"]["smartlyq"]["wall_median_ms"]
+    rows = []
+    for key, case in payload["cases"].items():
+        heavy = [p for p in ("aiohttp", "requests") if p in case["top_level_packages"]]
+        rows.append(
+            [
+                case["label"],
+                case["modules"],
+                case["median_ms"],
+                "1.00x" if key == "smartlyq" else f"{ratio(case['median_ms'], ours):.1f}x",
+                case["wall_median_ms"],
+                "1.00x" if key == "smartlyq" else f"{ratio(case['wall_median_ms'], ours_wall):.1f}x",
+                ", ".join(heavy) or "no",
+            ]
+        )
+    return rows
+
+
+def verdict(payload: dict[str, Any]) -> list[str]:
+    """Return the target checks."""
+    ours = payload["cases"]["smartlyq"]
+    return [
+        f"≤ {TARGET_MS:g} ms: {'PASS' if payload['target_met'] else 'MISS'} ({ours['median_ms']:.1f} ms); "
+        f"stretch ≤ {STRETCH_MS:g} ms: {'PASS' if payload['stretch_met'] else 'MISS'}",
+        f"no {', '.join(FORBIDDEN)} loaded: {'PASS' if payload['ours_clean'] else 'MISS'}"
+        + (f" ({', '.join(ours['forbidden_loaded'])})" if ours["forbidden_loaded"] else ""),
+    ]
+
+
+def show(payload: dict[str, Any]) -> None:
+    """Print the table and the target checks."""
+    note = (
+        f"After `{PRELUDE}`: -X importtime self times summed, and the import statements' wall "
+        f"time (separate process, no -X importtime); fresh processes, median of {payload['repeats']}."
+    )
+    print_table("Parse overhead (DAG file imports)", COLUMNS, payload["table"], note)
+    for line in verdict(payload):
+        print("  " + line)
+
+
+def markdown(payload: dict[str, Any]) -> str:
+    """Return the Markdown section for ``RESULTS.md``."""
+    return "\n".join(
+        [
+            markdown_table(COLUMNS, payload["table"]),
+            "",
+            f"Modules loaded after `{PRELUDE}` (what any DAG file pays anyway): their `python -X "
+            f"importtime` self times summed, and the import statements' wall time measured in a separate "
+            f"process without `-X importtime`. Fresh processes, median of {payload['repeats']}.",
+            "",
+            *[f"- {line}" for line in verdict(payload)],
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and run."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 repeats instead of 7")
+    run(quick=parser.parse_args(argv).quick)
+
+
+if __name__ == "__main__":
+    main()
