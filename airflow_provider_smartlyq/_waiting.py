@@ -8,6 +8,7 @@ deferrable, poke and reschedule paths classify errors and pace themselves the sa
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
 from airflow_provider_smartlyq.exceptions import (
     SmartlyQConnectionError,
@@ -24,6 +25,10 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     SmartlyQRateLimitError,
     SmartlyQServerError,
 )
+
+#: Seconds the Airflow-side deferral timeout allows beyond a trigger's own deadline, so that the
+#: trigger's ``timeout`` event (and the task's clear message) always wins the race.
+DEFERRAL_GRACE = 60
 
 #: Characters of a state token shown in logs and reprs: enough to tell two links apart, far too
 #: few to use the link (whoever holds the whole token can connect an account to the workspace).
@@ -70,3 +75,15 @@ def validate_poll_interval(poll_interval: object, name: str = "poll_interval") -
     ):
         raise SmartlyQValidationError.local(f"{name} must be a number of seconds > 0, got {poll_interval!r}")
     return float(poll_interval)
+
+
+def validate_timeout(timeout: object, name: str = "timeout") -> float:
+    """Return a wait's ``timeout`` (seconds or a ``timedelta``) as positive seconds."""
+    if isinstance(timeout, timedelta):
+        timeout = timeout.total_seconds()
+    return validate_poll_interval(timeout, name)
+
+
+def deferral_timeout(timeout: float) -> timedelta:
+    """Return the ``defer(timeout=...)`` of a wait whose trigger gives up after ``timeout`` seconds."""
+    return timedelta(seconds=timeout + DEFERRAL_GRACE)

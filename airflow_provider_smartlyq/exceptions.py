@@ -26,11 +26,13 @@ __all__ = [
     "SmartlyQNotEnabledError",
     "SmartlyQNotFoundError",
     "SmartlyQProviderNotConfiguredError",
+    "SmartlyQPublishError",
     "SmartlyQRateLimitError",
     "SmartlyQServerError",
     "SmartlyQSignatureError",
     "SmartlyQUnsupportedPlatformError",
     "SmartlyQValidationError",
+    "SmartlyQWatcherStoppedError",
 ]
 
 
@@ -51,12 +53,59 @@ class SmartlyQConnectionError(SmartlyQError):
         self.path = path
 
 
+class SmartlyQPublishError(SmartlyQError):
+    """
+    Raise when a post ended failed, cancelled, or partially published (with ``fail_on_partial``).
+
+    SmartlyQ accepted the request; publishing itself went wrong on some or all platforms.
+
+    :param message: What happened, listing each platform's error.
+    :param post_id: The post.
+    :param status: ``failed``, ``partially_published``, ``cancelled``...
+    :param errors: Failure reason per platform (``_post`` for a whole-post failure).
+    :param post_urls: Permalinks per platform of what did publish.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        post_id: Any,
+        status: str,
+        errors: dict[str, str],
+        post_urls: dict[str, list[str]],
+    ) -> None:
+        super().__init__(message)
+        self.post_id = post_id
+        self.status = status
+        self.errors = errors
+        self.post_urls = post_urls
+
+    def __reduce__(self):  # keep the keyword-only fields when pickled
+        fields = {"post_id": self.post_id, "status": self.status, "errors": self.errors}
+        return _rebuild_publish_error, (type(self), self.args[0], {**fields, "post_urls": self.post_urls})
+
+
+def _rebuild_publish_error(cls, message, kwargs):
+    return cls(message, **kwargs)
+
+
 class SmartlyQConfigurationError(SmartlyQError):
     """Raise when the Airflow connection cannot be used (no API key, bad base URL or extras)."""
 
 
 class SmartlyQSignatureError(SmartlyQError):
     """Raise when a webhook delivery's ``X-SmartlyQ-Signature`` does not verify."""
+
+
+class SmartlyQWatcherStoppedError(SmartlyQError):
+    """
+    Raise when an account-health watcher gives up after repeated permanent errors.
+
+    Raised by :class:`~airflow_provider_smartlyq.triggers.smartlyq.AccountHealthEventTrigger`
+    after ``max_consecutive_failures`` permanent errors in a row (bad key, missing scope, missing
+    or unusable connection); the message names the connection and the last error.
+    """
 
 
 class SmartlyQAPIError(SmartlyQError):
@@ -70,6 +119,8 @@ class SmartlyQAPIError(SmartlyQError):
     :param request_id: ``meta.request_id`` (or the ``X-Request-Id`` header), when present.
     :param method: HTTP method of the failed call.
     :param path: API path of the failed call, relative to the base URL.
+    :param retry_after: Seconds the answer's ``Retry-After`` header asked to wait (429, 503),
+        ``None`` when it sent none.
     """
 
     def __init__(
@@ -82,6 +133,7 @@ class SmartlyQAPIError(SmartlyQError):
         request_id: str | None = None,
         method: str = "",
         path: str = "",
+        retry_after: float | None = None,
     ) -> None:
         self.status_code = status_code  # type: ignore[assignment]  # AirflowException says HTTPStatus
         self.code = code
@@ -90,6 +142,7 @@ class SmartlyQAPIError(SmartlyQError):
         self.request_id = request_id
         self.method = method
         self.path = path
+        self.retry_after = retry_after
         super().__init__(self._describe())
 
     def _describe(self) -> str:
@@ -112,6 +165,7 @@ class SmartlyQAPIError(SmartlyQError):
                     "request_id": self.request_id,
                     "method": self.method,
                     "path": self.path,
+                    "retry_after": self.retry_after,
                 },
             ),
         )
@@ -201,14 +255,6 @@ class SmartlyQIdempotencyConflictError(SmartlyQConflictError):
 
 class SmartlyQRateLimitError(SmartlyQAPIError):
     """Raise on 429 once the hook's retries are spent; ``retry_after`` is in seconds."""
-
-    def __init__(self, *args: Any, retry_after: float | None = None, **kwargs: Any) -> None:
-        self.retry_after = retry_after
-        super().__init__(*args, **kwargs)
-
-    def __reduce__(self):
-        rebuild, (cls, status, code, message, kwargs) = super().__reduce__()
-        return rebuild, (cls, status, code, message, {**kwargs, "retry_after": self.retry_after})
 
 
 class SmartlyQServerError(SmartlyQAPIError):

@@ -56,9 +56,10 @@ def unhealthy_reason(
     if item.get("token_expired"):
         reasons.append("token expired")
     days = item.get("validity_days")
-    if min_validity_days > 0 and not reasons:  # "0 days left" adds nothing to "expired"
-        if not isinstance(days, (int, float)) or isinstance(days, bool):
-            reasons.append("token validity unknown")
+    if not reasons:  # "0 days left" adds nothing to "expired"
+        if isinstance(days, bool) or not isinstance(days, (int, float)):
+            if min_validity_days > 0:  # unknown validity passes only when none is required
+                reasons.append("token validity unknown")
         elif days < min_validity_days:
             reasons.append(f"token valid {days:g} more days, {min_validity_days:g} required")
     if not allow_paused and is_paused(item):

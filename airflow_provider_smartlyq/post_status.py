@@ -10,15 +10,28 @@ watched it. Standard library and the provider's light modules only.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow_provider_smartlyq._waiting import TRANSIENT_ERRORS
-from airflow_provider_smartlyq.exceptions import SmartlyQError
+from airflow_provider_smartlyq._waiting import TRANSIENT_ERRORS, deferral_timeout
+
+# SmartlyQPublishError lived here first; it is re-exported so that those imports keep working.
+from airflow_provider_smartlyq.exceptions import SmartlyQError, SmartlyQPublishError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from airflow.sdk import BaseOperator
+
     from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+
+__all__ = [
+    "SmartlyQPublishError",
+    "check_post",
+    "defer_until_final",
+    "event_for_post",
+    "push_post_xcoms",
+    "result_from_event",
+]
 
 #: Final statuses (``partial`` is an older spelling of ``partially_published``).
 PUBLISHED = "published"
@@ -26,42 +39,6 @@ PARTIAL = "partially_published"
 FAILED = "failed"
 FINAL_STATUSES = frozenset({PUBLISHED, PARTIAL, FAILED, "cancelled"})
 _ALIASES = {"partial": PARTIAL, "canceled": "cancelled"}
-
-
-class SmartlyQPublishError(SmartlyQError):
-    """
-    Raise when a post ended failed or partially published (with ``fail_on_partial``).
-
-    :param post_id: The post.
-    :param status: ``failed``, ``partially_published``, ``cancelled``...
-    :param errors: Failure reason per platform (``_post`` for a whole-post failure).
-    :param post_urls: Permalinks per platform of what did publish.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        post_id: Any,
-        status: str,
-        errors: dict[str, str],
-        post_urls: dict[str, list[str]],
-    ) -> None:
-        super().__init__(message)
-        self.post_id = post_id
-        self.status = status
-        self.errors = errors
-        self.post_urls = post_urls
-
-    def __reduce__(self):  # keep the keyword-only fields when pickled
-        return (
-            _rebuild,
-            (type(self), self.args[0], self.post_id, self.status, self.errors, self.post_urls),
-        )
-
-
-def _rebuild(cls, message, post_id, status, errors, post_urls):
-    return cls(message, post_id=post_id, status=status, errors=errors, post_urls=post_urls)
 
 
 def normalize_status(status: object) -> str | None:
@@ -128,10 +105,16 @@ def describe_errors(errors: Mapping[str, str]) -> str:
     )
 
 
-def result_from_event(event: Mapping[str, Any], *, fail_on_partial: bool, log: Any) -> dict[str, Any]:
+def result_from_event(
+    event: Mapping[str, Any], *, fail_on_partial: bool, log: Any, hint: str = ""
+) -> dict[str, Any]:
     """
     Return the task result of a final event, or raise.
 
+    :param event: A final event (:func:`event_for_post`), or a trigger's ``timeout``/``error``.
+    :param fail_on_partial: Raise on ``partially_published`` too.
+    :param log: The task's logger.
+    :param hint: What to do next, appended to the message of a failed or partial post.
     :return: ``{post_id, status, post_urls, errors, url}`` for ``published``, and for
         ``partially_published`` when ``fail_on_partial`` is false (logged as a warning).
     :raises SmartlyQPublishError: ``failed``/``cancelled``, or partial with ``fail_on_partial``;
@@ -140,13 +123,15 @@ def result_from_event(event: Mapping[str, Any], *, fail_on_partial: bool, log: A
     """
     status = event.get("status")
     post_id = event.get("post_id")
+    post = f"post {post_id}" if post_id is not None else "the post"  # error events carry no id
     if status == "timeout":
         raise SmartlyQError(
-            f"Post {post_id} was still {event.get('last_status') or 'in progress'} when the wait timed out. "
-            "It may still publish: watch it with SmartlyQPostStatusSensor, or raise the task's timeout."
+            f"{post.capitalize()} was still {event.get('last_status') or 'in progress'} "
+            "when the wait timed out. It may still publish: watch it with SmartlyQPostStatusSensor, "
+            "or raise the task's timeout."
         )
     if status == "error":
-        raise SmartlyQError(f"Waiting for post {post_id} failed: {event.get('message') or 'unknown error'}")
+        raise SmartlyQError(f"Waiting for {post} failed: {event.get('message') or 'unknown error'}")
     urls = {str(k): list(v) for k, v in dict(event.get("post_urls") or {}).items()}
     errors = {str(k): str(v) for k, v in dict(event.get("errors") or {}).items()}
     result = {
@@ -168,9 +153,9 @@ def result_from_event(event: Mapping[str, Any], *, fail_on_partial: bool, log: A
         )
         return result
     what = "partially published" if status == PARTIAL else str(status)
+    retryable = status in (PARTIAL, FAILED) and hint
     raise SmartlyQPublishError(
-        f"Post {post_id} {what}: {describe_errors(errors)}. Fix the cause, then clear the task: "
-        "the retry replays this post and re-publishes only its failed platforms.",
+        f"{post.capitalize()} {what}: {describe_errors(errors)}." + (f" {hint}" if retryable else ""),
         post_id=post_id,
         status=str(status),
         errors=errors,
@@ -203,3 +188,33 @@ def push_post_xcoms(ti: Any, event: Mapping[str, Any]) -> None:
     ti.xcom_push(key="post_urls", value=urls)
     if (url := first_url(urls)) is not None:
         ti.xcom_push(key="post_url", value=url)
+
+
+def defer_until_final(
+    task: BaseOperator,
+    post_id: int,
+    *,
+    smartlyq_conn_id: str,
+    poll_interval: float,
+    end_time: float,
+    timeout: float,
+) -> NoReturn:
+    """
+    Defer ``task`` to :class:`PostPublishedTrigger` until the post is final; resume in ``execute_complete``.
+
+    :param end_time: The trigger's wall-clock deadline (unix seconds).
+    :param timeout: Seconds the task may wait; Airflow's own deferral timeout adds a grace period
+        so that the trigger's ``timeout`` event, which names the post, arrives first.
+    """
+    from airflow_provider_smartlyq.triggers.posts import PostPublishedTrigger
+
+    task.defer(
+        trigger=PostPublishedTrigger(
+            post_id=post_id,
+            smartlyq_conn_id=smartlyq_conn_id,
+            poll_interval=poll_interval,
+            end_time=end_time,
+        ),
+        method_name="execute_complete",
+        timeout=deferral_timeout(timeout),
+    )

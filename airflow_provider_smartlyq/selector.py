@@ -6,8 +6,8 @@ the same arguments: ``account_ids``, ``platforms``, ``account_name_pattern`` and
 everything, an explicit ``all_accounts=True``. Criteria combine with AND. The profile comes from
 the connection (``X-Profile-Id``), so it is not a selector argument.
 
-Pure code over account dicts, no I/O and only standard-library imports: DAG files build
-selectors at parse time and triggers rebuild them from their kwargs.
+Pure code over account dicts, no I/O, the standard library and the provider's light modules
+only: DAG files build selectors at parse time and triggers rebuild them from their kwargs.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ class AccountSelector:
 
     def matches(self, account: Mapping[str, Any]) -> bool:
         """Return whether one account (from the account list or the health list) is selected."""
-        if self.account_ids is not None and _account_id(account) not in self.account_ids:
+        if self.account_ids is not None and account_id_of(account) not in self.account_ids:
             return False
         if self.platforms is not None and str(account.get("platform", "")).lower() not in self.platforms:
             return False
@@ -148,7 +148,7 @@ class AccountSelector:
         """
         accounts = list(accounts)
         if self.account_ids is not None:
-            known = {_account_id(account) for account in accounts}
+            known = {account_id_of(account) for account in accounts}
             missing = [i for i in self.account_ids if i not in known]
             if missing:
                 raise SmartlyQValidationError.local(
@@ -163,7 +163,13 @@ class AccountSelector:
         return chosen
 
 
-def _account_id(account: Mapping[str, Any]) -> int | None:
+def account_id_of(account: Mapping[str, Any]) -> int | None:
+    """
+    Return the id of an account row as an int, or ``None`` when it has none.
+
+    Account-list rows carry ``id``, some health and webhook rows ``account_id``: every module
+    reading account rows (operators, transitions) uses this one reader.
+    """
     value = account.get("id", account.get("account_id"))
     try:
         return int(value) if value is not None else None

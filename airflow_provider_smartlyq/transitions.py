@@ -1,8 +1,9 @@
 """
 Turn successive bulk-health snapshots into account transition events.
 
-Pure code, no I/O and only standard-library imports: the event trigger runs it in the triggerer
-for every snapshot of its poll (shared or its own), and tests call it directly.
+Pure code, no I/O, the standard library and the provider's light modules only: the event trigger
+runs it in the triggerer for every snapshot of its poll (shared or its own), and tests call it
+directly.
 
 Each account is in one *state* per snapshot:
 
@@ -32,6 +33,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
+from airflow_provider_smartlyq.selector import account_id_of
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -97,7 +99,7 @@ def classify(account: Mapping[str, Any], expiring_within_days: float) -> str:
 def account_view(account: Mapping[str, Any]) -> dict[str, Any]:
     """Return the JSON-plain account part of an event payload."""
     view = {field: account.get(field) for field in ACCOUNT_FIELDS}
-    view["id"] = _account_id(account)
+    view["id"] = account_id_of(account)
     return view
 
 
@@ -167,7 +169,7 @@ def diff_snapshot(
     payloads: list[dict[str, Any]] = []
     states: dict[str, str] = {}
     for account in accounts:
-        account_id = _account_id(account)
+        account_id = account_id_of(account)
         if account_id is None or not selector.matches(account):
             continue
         current = classify(account, expiring_within_days)
@@ -185,11 +187,3 @@ def diff_snapshot(
                     }
                 )
     return payloads, states
-
-
-def _account_id(account: Mapping[str, Any]) -> int | None:
-    value = account.get("id", account.get("account_id"))
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None

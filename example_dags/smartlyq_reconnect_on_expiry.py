@@ -2,10 +2,10 @@
 Start a reconnect flow the moment a SmartlyQ account's token expires (event-driven, no timer).
 
 An ``AssetWatcher`` runs ``AccountHealthEventTrigger`` in the triggerer: one bulk health request
-per interval per connection, shared by every watcher on that connection. When an Acme account
-turns unhealthy or starts expiring, the trigger's event becomes an asset event and this DAG
-runs: it reads the accounts from the triggering asset events, fetches a reconnect URL for each,
-and hands the links to a notify task (swap in Slack, e-mail or a ticket).
+per interval per connection, shared by every watcher on that connection with the same interval.
+When an Acme account turns unhealthy or starts expiring, the trigger's event becomes an asset
+event and this DAG runs: it reads the accounts from the triggering asset events, fetches a
+reconnect URL for each, and hands the links to a notify task (swap in Slack, e-mail or a ticket).
 
 Needs a running triggerer. ``SMARTLYQ_HEALTH_POLL_INTERVAL`` (seconds, default 300) exists for
 demos and tests; keep the default in production (the bulk call counts against the rate limit).
@@ -57,15 +57,16 @@ def smartlyq_reconnect_on_expiry():
         from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
 
         # The trigger's payload is in each asset event's extra["payload"]. Several events can
-        # land in one run (the scheduler batches them); dedupe on the stable event_key.
-        transitions: dict[str, dict[str, Any]] = {}
+        # land in one run (the scheduler batches them), some for the same account (expiring,
+        # then unhealthy): one link per account is enough, so keep each account's latest event.
+        latest: dict[int, dict[str, Any]] = {}
         for event in context["triggering_asset_events"][acme_account_health]:
             payload = (event.extra or {}).get("payload") or {}
             if payload.get("event_key") and payload.get("account", {}).get("id") is not None:
-                transitions[payload["event_key"]] = payload
+                latest[payload["account"]["id"]] = payload
         links = []
         with SmartlyQHook(smartlyq_conn_id="smartlyq_default") as hook:
-            for payload in transitions.values():
+            for payload in latest.values():
                 account = payload["account"]
                 links.append(
                     {

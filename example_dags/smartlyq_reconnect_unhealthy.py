@@ -4,8 +4,9 @@ Every morning, find accounts that need a human to re-authorise them and send the
 ``check_health`` lists the accounts with their health; ``any_unhealthy`` stops the run
 (tasks skipped, not failed) when every account is fine; ``reconnect_urls`` fetches one
 re-authorisation link per unhealthy account (status not ``connected`` or token expired);
-``notify`` prints them. Replace ``notify``'s body with an email or Slack message to the
-people who own the accounts.
+``notify`` hands them on. Replace ``notify``'s body with an email or Slack message to the
+people who own the accounts. It prints which accounts need a reconnect, never the links
+themselves: whoever holds a link can re-authorise the account, and task logs are widely read.
 """
 
 from __future__ import annotations
@@ -49,9 +50,11 @@ with DAG(
 
     @task
     def notify(urls: dict[str, str]) -> None:
-        """Print each link; swap for an email or Slack message in production."""
-        for account_id, url in urls.items():
-            print(f"Account {account_id} needs re-authorising: {url}")
+        """Hand each link to the account's owner; swap the print for an email or Slack message."""
+        for account_id in urls:
+            # Send urls[account_id] to the owner here. Only the account is printed: the link
+            # would let anyone who can read the task log re-authorise the account.
+            print(f"Account {account_id} needs re-authorising: reconnect link ready")
 
     any_unhealthy(check_health.output) >> reconnect_urls
     notify(reconnect_urls.output)

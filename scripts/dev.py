@@ -50,6 +50,27 @@ def install_fingerprint() -> str:
     return f"{digest} [{EXTRAS}]\n"
 
 
+def create_venv_without_ensurepip() -> None:
+    """
+    Create ``.venv`` without ``ensurepip`` and put pip into it with this Python's own pip.
+
+    Debian and Ubuntu ship ``venv`` without ``ensurepip`` unless ``python3-venv`` is installed,
+    so plain ``python3 -m venv`` fails on a machine that has only Python and pip.
+    """
+    shutil.rmtree(VENV, ignore_errors=True)
+    say("venv could not install pip (no ensurepip); bootstrapping pip into .venv with this Python's pip")
+    python = str(venv_python())
+    created = subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(VENV)], check=False)
+    # pip >= 22.3 can install into another interpreter's environment with --python.
+    bootstrap = [sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "pip"]
+    if created.returncode or subprocess.run(bootstrap, check=False).returncode:
+        shutil.rmtree(VENV, ignore_errors=True)
+        sys.exit(
+            "Could not create the virtualenv .venv with pip in it: install python3-venv "
+            "(Debian/Ubuntu) or upgrade pip (>= 22.3), then run this again."
+        )
+
+
 def ensure_venv(*, force: bool = False) -> None:
     """Create ``.venv`` if needed and install the project into it when pyproject.toml changed."""
     if sys.version_info < MIN_PYTHON:
@@ -60,7 +81,7 @@ def ensure_venv(*, force: bool = False) -> None:
         if VENV.exists():  # a half-made or foreign venv: start over
             shutil.rmtree(VENV)
         if subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=False).returncode:
-            sys.exit("Could not create the virtualenv (on Debian/Ubuntu: apt-get install python3-venv).")
+            create_venv_without_ensurepip()
         force = True
     fingerprint = install_fingerprint()
     if not force and STAMP.exists() and STAMP.read_text() == fingerprint:
@@ -82,11 +103,13 @@ def tool(name: str) -> str:
 def checks(pytest_args: list[str], site_dir: str) -> list[tuple[str, list[str]]]:
     """Return the test command's steps, in order: lint, format, types, docs, tests."""
     return [
-        ("ruff check", [tool("ruff"), "check", "."]),
-        ("ruff format --check", [tool("ruff"), "format", "--check", "."]),
+        # No cache directories in the checkout (ruff's, pytest's): a clean clone stays clean.
+        ("ruff check", [tool("ruff"), "check", "--no-cache", "."]),
+        ("ruff format --check", [tool("ruff"), "format", "--check", "--no-cache", "."]),
         ("mypy", [tool("mypy")]),  # the package, from [tool.mypy] in pyproject.toml
         ("mkdocs build --strict", [tool("mkdocs"), "build", "--strict", "--site-dir", site_dir]),
-        ("pytest", [tool("pytest"), *pytest_args]),
+        # The whole tests/ tree (testpaths in pyproject.toml) unless arguments narrow it.
+        ("pytest", [tool("pytest"), "-p", "no:cacheprovider", *pytest_args]),
     ]
 
 

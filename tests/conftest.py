@@ -7,6 +7,7 @@ plugin (``airflow_provider_smartlyq.testing.pytest_plugin``), the same ones user
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -25,10 +26,22 @@ os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_DAGS = REPO / "example_dags"
 AIRFLOW_BIN = str(Path(sys.executable).with_name("airflow"))
+# SmartlyQ's OpenAPI document is read, never copied into the repository: it lives beside the
+# checkout (shared/smartlyq-api/) unless SMARTLYQ_OPENAPI names it.
+OPENAPI_DEFAULT = REPO.parent / "shared" / "smartlyq-api" / "openapi-social.json"
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     shutil.rmtree(_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def openapi_spec() -> dict:
+    """Return SmartlyQ's OpenAPI document; skip (saying where it was looked for) when absent."""
+    path = Path(os.environ.get("SMARTLYQ_OPENAPI") or OPENAPI_DEFAULT)
+    if not path.is_file():
+        pytest.skip(f"SmartlyQ OpenAPI document not found at {path} (set SMARTLYQ_OPENAPI to its path)")
+    return json.loads(path.read_text())
 
 
 @pytest.fixture

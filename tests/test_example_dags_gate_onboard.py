@@ -106,10 +106,20 @@ def test_gate_dag_waits_deferred_until_an_expired_account_is_reconnected(
         # Play the human: the gate fetched 103's reconnect link; use it a few polls later.
         import time
 
+        def health_checks() -> int:
+            return sum(1 for r in emu.client.requests() if r["path"].endswith("/accounts/health"))
+
         for _ in range(240):
             sessions = [s for s in emu.client.state()["connect_sessions"] if s["reconnect_account_id"] == 103]
             if sessions:
-                time.sleep(5)  # let the deferred gate poll while 103 is still expired
+                # Let the deferred gate poll twice while 103 is still expired. Keep talking to the
+                # emulator meanwhile: an idle keep-alive connection is closed after 5 s, and
+                # reusing it would fail the approval below.
+                seen = health_checks()
+                for _ in range(120):
+                    if health_checks() >= seen + 2:
+                        break
+                    time.sleep(0.5)
                 emu.client.approve_connect(sessions[0]["state_token"])
                 return
             time.sleep(0.5)

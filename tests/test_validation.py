@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
+from airflow_provider_smartlyq.emulator.config import PLATFORMS as EMULATOR_PLATFORMS
 from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
 from airflow_provider_smartlyq.validation import (
     CREDENTIAL_PLATFORMS,
@@ -52,16 +50,13 @@ def test_platform_names_and_aliases(given, expected):
     assert normalize_platform(given) == expected
 
 
-SPEC = Path("/work/shared/smartlyq-api/openapi-social.json")
-
-
-@pytest.mark.skipif(not SPEC.exists(), reason="SmartlyQ's OpenAPI document is not available here")
-def test_every_platform_is_in_the_openapi_document():
-    spec = json.loads(SPEC.read_text())
-    parameters = spec["paths"]["/social/connect/{platform}"]["post"]["parameters"]
+def test_every_platform_is_in_the_openapi_document(openapi_spec):
+    parameters = openapi_spec["paths"]["/social/connect/{platform}"]["post"]["parameters"]
     [parameter] = [p for p in parameters if p.get("name") == "platform"]
     assert set(PLATFORMS) == set(parameter["schema"]["enum"])
     assert set(CREDENTIAL_PLATFORMS) <= set(PLATFORMS)
+    # The emulator keeps the server's own copy (see emulator/config.py): it must match too.
+    assert set(EMULATOR_PLATFORMS) == set(parameter["schema"]["enum"])
 
 
 @pytest.mark.parametrize("bad", ["myspace", "", "   ", None, 3, ["facebook"], "face book", "twitter/x"])

@@ -10,6 +10,11 @@ DEFAULT_API_KEY = "sqk_test_emulator_0000000000"
 API_KEY_ENV = "SMARTLYQ_EMULATOR_API_KEY"
 
 #: Every platform SmartlyQ's ``POST /social/connect/{platform}`` accepts (spec enum order).
+#: Deliberately not imported from ``airflow_provider_smartlyq.validation``: the emulator plays
+#: the server, so its list is the server's and must not change when the client's list does; a
+#: client that drifted from the API would then be caught by the emulator (422
+#: UNSUPPORTED_PLATFORM) instead of agreeing with itself. tests/test_validation.py checks the
+#: client's list against the OpenAPI document.
 PLATFORMS: tuple[str, ...] = (
     "facebook",
     "instagram",
@@ -101,5 +106,5 @@ class EmulatorConfig:
 
 
 def mask_key(key: str) -> str:
-    """Return a key shortened to its first 12 characters, safe to print."""
-    return key[:12] + "…"
+    """Return a key shortened to at most its first 12 characters and a third of it, safe to print."""
+    return key[: min(12, len(key) // 3)] + "…"

@@ -29,6 +29,13 @@ if TYPE_CHECKING:
 
 API_PREFIX = "/v1"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: POST routes that only read (the spec gives them scope ``social:read``).
+READ_SCOPE_POSTS = frozenset({API_PREFIX + "/social/validate/post"})
+
+
+def _is_read(method: str, path: str) -> bool:
+    """Return whether a ``social:read`` key may make this request."""
+    return method in READ_METHODS or (method == "POST" and path in READ_SCOPE_POSTS)
 
 
 def is_api_request(scope: Scope) -> bool:
@@ -57,17 +64,27 @@ def key_label(state: EmulatorState, authorization: str | None) -> str | None:
     return "unknown"
 
 
-class GatewayMiddleware:
-    """Assign request ids, add ``X-Request-Id``/``X-RateLimit-*`` headers, log every request."""
+class _ApiLayer:
+    """An ASGI layer that handles requests to the ``/v1`` API and passes everything else on."""
 
     def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
         self.app = app
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not is_api_request(scope):
+        if is_api_request(scope):
+            await self.handle(scope, receive, send)
+        else:
             await self.app(scope, receive, send)
-            return
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class GatewayMiddleware(_ApiLayer):
+    """Assign request ids, add ``X-Request-Id``/``X-RateLimit-*`` headers, log every request."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
         label = key_label(self.state, headers.get("authorization"))
         context: dict[str, Any] = {
@@ -129,17 +146,10 @@ class GatewayMiddleware:
         }
 
 
-class AuthMiddleware:
+class AuthMiddleware(_ApiLayer):
     """Check the Bearer key and its scope, enforce the rate limit, parse ``X-Profile-Id``."""
 
-    def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
-        self.app = app
-        self.state = state
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not is_api_request(scope):
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         context = scope[CONTEXT_KEY]
         response = self._reject(scope, context)
         if response is not None:
@@ -163,7 +173,7 @@ class AuthMiddleware:
             details = {"retry_after": retry_after, "limit": limit}
             headers = {"Retry-After": str(retry_after)}
             return error_response(scope, 429, "RATE_LIMIT_EXCEEDED", message, details, headers)
-        if scope["method"] not in READ_METHODS and label == "read_only":
+        if label == "read_only" and not _is_read(scope["method"], scope["path"]):
             message = "API key lacks required scope: social:write"
             return error_response(scope, 403, "FORBIDDEN", message, {"required_scope": "social:write"})
         raw_profile = Headers(scope=scope).get("x-profile-id")

@@ -19,9 +19,12 @@ if TYPE_CHECKING:
 
 KEY_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Answers worth remembering: success and deterministic client errors. 5xx, conflicts and rate
-# limits stay retryable with the same key.
-_UNCACHED_STATUSES = frozenset({408, 409, 425, 429})
+# Answers worth remembering: success and deterministic client errors. 5xx, conflicts, rate
+# limits and 402 stay retryable with the same key: SmartlyQ documents replaying "the original
+# post", and a client that tops up its credits must not get the old 402 back for 24 hours.
+_UNCACHED_STATUSES = frozenset({402, 408, 409, 425, 429})
+#: Creates whose replay answers 200 (the spec: "the retry returns the original post with HTTP 200").
+_REPLAY_200_PATHS = frozenset({"/v1/social/posts", "/v1/social/posts/schedule"})
 
 
 @dataclasses.dataclass
@@ -153,7 +156,8 @@ class IdempotencyMiddleware:
                 (k, v) for k, v in stored.headers if k.lower() not in (b"content-length", b"x-request-id")
             ]
             headers += [(b"content-length", str(len(body)).encode()), (b"x-idempotent-replay", b"true")]
-            await send({"type": "http.response.start", "status": stored.status, "headers": headers})
+            status = 200 if stored.status == 201 and scope["path"] in _REPLAY_200_PATHS else stored.status
+            await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
         await response(scope, receive, send)

@@ -184,6 +184,8 @@ def error_for(
         "request_id": request_id,
         "method": request.method,
         "path": request.log_path,
+        # 429 carries it per SmartlyQ; a 503 from the edge may too (RFC 9110): honoured for both.
+        "retry_after": parse_retry_after(_header(headers, "Retry-After")),
     }
     upper = (code or "").upper()
     if status in (401, 403):
@@ -207,9 +209,7 @@ def error_for(
     if status in (400, 422):
         return SmartlyQValidationError(status, code, message, **kwargs)
     if status == 429:
-        return SmartlyQRateLimitError(
-            status, code, message, retry_after=parse_retry_after(_header(headers, "Retry-After")), **kwargs
-        )
+        return SmartlyQRateLimitError(status, code, message, **kwargs)
     if status >= 500:
         return SmartlyQServerError(status, code, message, **kwargs)
     return SmartlyQAPIError(status, code, message, **kwargs)
@@ -221,8 +221,11 @@ def is_retryable(exc: BaseException) -> bool:
         return True
     if not isinstance(exc, SmartlyQAPIError):
         return False
-    # A 2xx whose body was cut or garbled: ask again (a write replays under its key).
-    return exc.status_code in RETRYABLE_STATUSES or exc.code == "INVALID_RESPONSE"
+    if exc.status_code in RETRYABLE_STATUSES:
+        return True
+    # A 2xx whose body was cut or garbled: ask again (a write replays under its key). Only a
+    # 2xx: a 4xx whose body happened to say INVALID_RESPONSE must stay final.
+    return 200 <= exc.status_code < 300 and exc.code == "INVALID_RESPONSE"
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -248,7 +251,7 @@ class RetryPolicy:
     When and how long to wait between attempts; one instance drives both transports.
 
     Exponential backoff with full jitter between ``min_wait`` and ``max_wait``, unless the
-    server said how long (``Retry-After``), which is honoured as given (capped).
+    server said how long (``Retry-After`` on a 429 or 5xx), which is honoured as given (capped).
     """
 
     max_retries: int
@@ -257,7 +260,7 @@ class RetryPolicy:
 
     def wait(self, retry_state: RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
-        if isinstance(exc, SmartlyQRateLimitError) and exc.retry_after is not None:
+        if isinstance(exc, SmartlyQAPIError) and exc.retry_after is not None:
             return exc.retry_after
         ceiling = min(self.max_wait, self.min_wait * 2 ** (retry_state.attempt_number - 1))
         return random.uniform(self.min_wait, max(self.min_wait, ceiling))

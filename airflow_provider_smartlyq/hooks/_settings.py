@@ -134,6 +134,8 @@ def base_url_from(host: str | None, port: int | None = None, *, conn_id: str = "
     emulator). Plain ``http`` to any other host is refused: it would send the key in clear.
     """
     raw = (host or "").strip() or DEFAULT_BASE_URL
+    if _is_ipv6(raw):  # the URI form's [::1] arrives unbracketed; a URL needs the brackets
+        raw = f"[{raw}]"
     if "://" not in raw:
         hostname = urlsplit(f"//{raw}").hostname or ""
         raw = f"{'http' if _is_loopback(hostname) else 'https'}://{raw}"
@@ -159,6 +161,13 @@ def _is_loopback(hostname: str) -> bool:
         return True
     try:
         return ipaddress.ip_address(hostname.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        return ipaddress.ip_address(text).version == 6
     except ValueError:
         return False
 

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 import requests
+from aiohttp.helpers import get_env_proxy_for_url
 from tenacity import AsyncRetrying, Retrying
+from yarl import URL
 
 from airflow_provider_smartlyq.exceptions import SmartlyQConnectionError
 from airflow_provider_smartlyq.hooks._protocol import (
@@ -31,6 +33,13 @@ if TYPE_CHECKING:
 
 #: Sockets one event loop may hold open to SmartlyQ, whatever the number of waiting triggers.
 ASYNC_POOL_LIMIT = 100
+
+
+class _KeepOwnAuthorization(requests.auth.AuthBase):
+    """Leave the request's Authorization header as the hook set it (and skip ~/.netrc)."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
 
 
 def _unreachable(request: ApiRequest, exc: BaseException) -> SmartlyQConnectionError:
@@ -51,6 +60,9 @@ class SyncTransport:
         self.policy = policy
         self.log = log
         self.session = requests.Session()
+        # The key travels in our own Authorization header. With no ``auth`` object, requests
+        # would look the host up in ~/.netrc and silently replace that header with netrc's.
+        self.session.auth = _KeepOwnAuthorization()
 
     def call(self, request: ApiRequest) -> ApiResult:
         """Send ``request``, retrying per the policy; return the result or raise a typed error."""
@@ -103,6 +115,9 @@ class AsyncTransport:
         """Send ``request``, retrying per the policy; return the result or raise a typed error."""
         if self._session is None or self._session.closed or self._loop is not asyncio.get_running_loop():
             # First call, or the hook is reused on another event loop: lease that loop's session.
+            # ssl_for() and env_proxy() are cached per process, but their first call reads files
+            # (the CA bundle, ~0.1 s; ~/.netrc): make it in a thread, never on the event loop.
+            await asyncio.to_thread(_warm_up, self.settings)
             self._session = POOL.acquire()
             self._loop = asyncio.get_running_loop()
         session = self._session
@@ -114,6 +129,7 @@ class AsyncTransport:
         return result
 
     async def _once(self, session: aiohttp.ClientSession, request: ApiRequest) -> ApiResult:
+        proxy, proxy_auth = env_proxy(self.settings.base_url)
         try:
             async with session.request(
                 request.method,
@@ -124,6 +140,8 @@ class AsyncTransport:
                 timeout=aiohttp.ClientTimeout(total=self.settings.timeout),
                 ssl=ssl_for(self.settings.verify),
                 allow_redirects=False,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
             ) as response:
                 body = await response.read()
                 status, headers = response.status, response.headers
@@ -159,6 +177,28 @@ def ssl_for(verify: bool | str) -> ssl.SSLContext | bool:
     return ssl.create_default_context()
 
 
+@functools.lru_cache(maxsize=16)
+def env_proxy(base_url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+    """
+    Return the proxy (and its auth) the environment names for ``base_url``, looked up once.
+
+    ``HTTPS_PROXY``/``NO_PROXY`` are honoured as ``requests`` honours them for the sync hook.
+    The shared session does not set ``trust_env``: aiohttp would then redo this lookup and
+    read ``~/.netrc`` in worker threads on every request, two thread hops per poll (about a
+    third of a trigger's CPU per poll, see benchmarks/bench_triggerer.py).
+    """
+    try:
+        return get_env_proxy_for_url(URL(base_url))
+    except LookupError:  # no proxy configured, or NO_PROXY covers the host
+        return None, None
+
+
+def _warm_up(settings: ConnectionSettings) -> None:
+    """Fill the per-process caches of :func:`ssl_for` and :func:`env_proxy` (blocking: run in a thread)."""
+    ssl_for(settings.verify)
+    env_proxy(settings.base_url)
+
+
 @dataclass
 class _Shared:
     loop: asyncio.AbstractEventLoop
@@ -188,7 +228,7 @@ class SessionPool:
         entry = self._shared.get(id(loop))
         if entry is None or entry.loop is not loop or entry.session.closed:
             connector = aiohttp.TCPConnector(limit=ASYNC_POOL_LIMIT, keepalive_timeout=30, ttl_dns_cache=300)
-            entry = _Shared(loop, aiohttp.ClientSession(connector=connector, trust_env=True))
+            entry = _Shared(loop, aiohttp.ClientSession(connector=connector))  # proxies: env_proxy()
             self._shared[id(loop)] = entry
         entry.leases += 1
         return entry.session

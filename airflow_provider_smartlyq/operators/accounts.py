@@ -29,6 +29,7 @@ from airflow_provider_smartlyq.operators._selection import (
     select_accounts,
     write_idempotency_key,
 )
+from airflow_provider_smartlyq.selector import account_id_of
 from airflow_provider_smartlyq.validation import validate_account_id
 
 if TYPE_CHECKING:
@@ -50,14 +51,6 @@ __all__ = [
 FIRST_RECONNECT_URL_KEY = SmartlyQReconnectLink.xcom_key
 
 
-def _id_of(account: Mapping[str, Any]) -> int | None:
-    value = account.get("id", account.get("account_id"))
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
 def _name_of(account: Mapping[str, Any]) -> str | None:
     name = account.get("name", account.get("account_name"))
     return str(name) if name is not None else None
@@ -66,7 +59,7 @@ def _name_of(account: Mapping[str, Any]) -> str | None:
 def _health_by_id(health: Mapping[str, Any]) -> dict[int, dict[str, Any]]:
     rows: dict[int, dict[str, Any]] = {}
     for row in health.get("accounts") or []:
-        if isinstance(row, dict) and (account_id := _id_of(row)) is not None:
+        if isinstance(row, dict) and (account_id := account_id_of(row)) is not None:
             rows[account_id] = row
     return rows
 
@@ -116,6 +109,7 @@ class _SetPausedOperator(_SmartlyQAccountsOperator):
     past_tense: ClassVar[str]
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
+        """Bring the selected accounts to the target state; fail at the end if any write failed."""
         selector = self.build_selector()  # bad input fails here, before any request
         with self._hook() as hook:
             accounts = select_accounts(hook, selector)
@@ -123,7 +117,7 @@ class _SetPausedOperator(_SmartlyQAccountsOperator):
             results: list[dict[str, Any]] = []
             failures: list[tuple[dict[str, Any], SmartlyQError]] = []
             for account in accounts:
-                account_id = _id_of(account)
+                account_id = account_id_of(account)
                 if account_id is None:  # the selector already refused id-less rows; keep mypy honest
                     continue
                 entry = {
@@ -180,7 +174,7 @@ class _SetPausedOperator(_SmartlyQAccountsOperator):
         carries it as a bool. Otherwise read the state from ONE bulk health call, whose
         per-account ``is_active`` (turned into ``paused`` by the hook) is documented.
         """
-        flags = {_id_of(a): a.get("paused") for a in accounts}
+        flags = {account_id_of(a): a.get("paused") for a in accounts}
         if all(isinstance(flag, bool) for flag in flags.values()):
             return {k: v for k, v in flags.items() if k is not None}
         rows = _health_by_id(hook.get_accounts_health())
@@ -269,6 +263,7 @@ class SmartlyQListAccountsOperator(_SmartlyQAccountsOperator):
             as_bool(include_health, "include_health")
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
+        """Return the selected accounts, with one bulk health call merged in when asked."""
         selector = self.build_selector()
         include_health = as_bool(self.include_health, "include_health")
         with self._hook() as hook:
@@ -276,7 +271,7 @@ class SmartlyQListAccountsOperator(_SmartlyQAccountsOperator):
             if include_health:
                 rows = _health_by_id(hook.get_accounts_health())
                 for account in accounts:
-                    row = rows.get(_id_of(account) or 0)
+                    row = rows.get(account_id_of(account) or 0)
                     # Nested, so health fields never overwrite the list's own (name, paused...).
                     account["health"] = (
                         {k: v for k, v in row.items() if k not in ("id", "platform", "account_name")}
@@ -316,12 +311,13 @@ class SmartlyQReconnectUrlOperator(_SmartlyQAccountsOperator):
             as_bool(unhealthy_only, "unhealthy_only")
 
     def execute(self, context: Context) -> dict[str, str]:
+        """Return ``{account id: reconnect URL}``; push the first URL for the extra link."""
         selector = self.build_selector()
         unhealthy_only = as_bool(self.unhealthy_only, "unhealthy_only")
         urls: dict[str, str] = {}
         with self._hook() as hook:
             accounts = select_accounts(hook, selector)
-            targets = [i for i in (_id_of(a) for a in accounts) if i is not None]
+            targets = [i for i in (account_id_of(a) for a in accounts) if i is not None]
             if unhealthy_only:
                 rows = _health_by_id(hook.get_accounts_health())
                 missing = [i for i in targets if i not in rows]
@@ -376,6 +372,7 @@ class SmartlyQDisconnectAccountOperator(BaseOperator):
             _confirmation(confirm_account_name)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        """Disconnect the account if its name matches; treat an account already gone as success."""
         from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
 
         account_id = validate_account_id(self.account_id)
@@ -388,7 +385,7 @@ class SmartlyQDisconnectAccountOperator(BaseOperator):
             "already_gone": True,
         }
         with SmartlyQHook(self.smartlyq_conn_id) as hook:
-            account = next((a for a in hook.list_accounts() if _id_of(a) == account_id), None)
+            account = next((a for a in hook.list_accounts() if account_id_of(a) == account_id), None)
             if account is None:
                 self.log.warning(
                     "Account %s is not connected (already disconnected?); nothing to do", account_id

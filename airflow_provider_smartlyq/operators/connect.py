@@ -9,21 +9,20 @@ libraries) are imported inside the methods that use them, so DAG files parse fas
 from __future__ import annotations
 
 import hashlib
-import math
 import time
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
 
-from airflow_provider_smartlyq._waiting import short_token, validate_poll_interval
+from airflow_provider_smartlyq._waiting import short_token, validate_poll_interval, validate_timeout
 from airflow_provider_smartlyq.connect_status import (
     RERUN_CREATE,
     account_from_event,
     check_connect_link,
+    defer_until_connected,
     normalize_account,
 )
-from airflow_provider_smartlyq.exceptions import SmartlyQError, SmartlyQValidationError
+from airflow_provider_smartlyq.exceptions import SmartlyQError
 from airflow_provider_smartlyq.links import SmartlyQConnectLink
 from airflow_provider_smartlyq.operators._selection import is_templated
 from airflow_provider_smartlyq.validation import normalize_platform, validate_return_url
@@ -36,20 +35,6 @@ if TYPE_CHECKING:
     from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
 
 __all__ = ["SmartlyQConnectAccountOperator"]
-
-#: Seconds the Airflow-side deferral timeout allows beyond the trigger's own deadline: the
-#: trigger's ``timeout`` event (with its clear message) should always win the race.
-DEFERRAL_GRACE = 60
-
-
-def _validate_timeout(timeout: object) -> float:
-    if isinstance(timeout, timedelta):
-        timeout = timeout.total_seconds()
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout):
-        raise SmartlyQValidationError.local(f"timeout must be a number of seconds > 0, got {timeout!r}")
-    if timeout <= 0:
-        raise SmartlyQValidationError.local(f"timeout must be a number of seconds > 0, got {timeout!r}")
-    return float(timeout)
 
 
 class SmartlyQConnectAccountOperator(BaseOperator):
@@ -109,7 +94,7 @@ class SmartlyQConnectAccountOperator(BaseOperator):
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = validate_poll_interval(poll_interval)
-        self.timeout = _validate_timeout(timeout)
+        self.timeout = validate_timeout(timeout)
         self.smartlyq_conn_id = smartlyq_conn_id
 
     def _hook(self) -> SmartlyQHook:
@@ -181,17 +166,13 @@ class SmartlyQConnectAccountOperator(BaseOperator):
         if event is not None:
             return self.execute_complete(context, event)
         if self.deferrable:
-            from airflow_provider_smartlyq.triggers.connect import ConnectCompletedTrigger
-
-            self.defer(
-                trigger=ConnectCompletedTrigger(
-                    state_token=state_token,
-                    smartlyq_conn_id=self.smartlyq_conn_id,
-                    poll_interval=self.poll_interval,
-                    end_time=end_time,
-                ),
-                method_name="execute_complete",
-                timeout=timedelta(seconds=self.timeout + DEFERRAL_GRACE),
+            defer_until_connected(
+                self,
+                state_token,
+                smartlyq_conn_id=self.smartlyq_conn_id,
+                poll_interval=self.poll_interval,
+                end_time=end_time,
+                timeout=self.timeout,
             )
         return self.execute_complete(context, self._wait_in_worker(hook, state_token, end_time))
 

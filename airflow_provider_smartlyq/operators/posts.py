@@ -1,24 +1,26 @@
 """
-Publish to SmartlyQ exactly once per task instance, and dry-run a post before publishing it.
+Publish to SmartlyQ exactly once per task instance.
 
-Import :class:`SmartlyQPublishPostOperator` and :class:`SmartlyQValidatePostOperator` from
-:mod:`airflow_provider_smartlyq.operators.smartlyq`. The hook and the trigger (and their HTTP
-libraries) are imported inside the methods that use them, so DAG files parse fast.
+Import :class:`SmartlyQPublishPostOperator` from :mod:`airflow_provider_smartlyq.operators.smartlyq`.
+The hook and the trigger (and their HTTP libraries) are imported inside the methods that use
+them, so DAG files parse fast.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import time
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
-from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_smartlyq._waiting import validate_poll_interval
-from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
+from airflow_provider_smartlyq._waiting import validate_poll_interval, validate_timeout
+from airflow_provider_smartlyq.exceptions import (
+    SmartlyQDuplicateContentError,
+    SmartlyQIdempotencyConflictError,
+    SmartlyQInsufficientBalanceError,
+    SmartlyQValidationError,
+)
 from airflow_provider_smartlyq.links import SmartlyQPostLink
 from airflow_provider_smartlyq.operators._selection import (
     SELECTION_TEMPLATE_FIELDS,
@@ -31,6 +33,7 @@ from airflow_provider_smartlyq.post_status import (
     FAILED,
     PARTIAL,
     check_post,
+    defer_until_final,
     push_post_xcoms,
     result_from_event,
 )
@@ -43,10 +46,13 @@ if TYPE_CHECKING:
 
     from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
 
-__all__ = ["SmartlyQPublishPostOperator", "SmartlyQValidatePostOperator", "post_idempotency_key"]
+__all__ = ["SmartlyQPublishPostOperator", "post_idempotency_key"]
 
-#: Seconds the Airflow-side deferral timeout allows beyond the trigger's own deadline.
-DEFERRAL_GRACE = 60
+#: Appended to the error of a failed or partial post when a retry re-publishes failed platforms.
+RETRY_HINT = (
+    "Fix the cause, then clear the task: the retry replays this post and re-publishes only "
+    "its failed platforms."
+)
 
 
 def post_idempotency_key(dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
@@ -62,39 +68,38 @@ def post_idempotency_key(dag_id: str, run_id: str, task_id: str, map_index: int 
     return "af:post:" + hashlib.sha256(where.encode()).hexdigest()[:48]
 
 
-def _ti_key(context: Mapping[str, Any], *extra: object) -> str | None:
+def _task_instance_key(context: Mapping[str, Any]) -> str | None:
+    """Return :func:`post_idempotency_key` of the running task instance (``None`` outside a task run)."""
     ti = context.get("ti")
     if ti is None:
-        return None  # outside a task run: the hook generates a key per call
-    if extra:
-        where = "|".join(str(getattr(ti, n, "")) for n in ("dag_id", "run_id", "task_id", "map_index"))
-        suffix = "|".join(map(str, extra))
-        return "af:retry:" + hashlib.sha256(f"{where}|{suffix}".encode()).hexdigest()[:48]
+        return None  # the hook then generates a key per call
     return post_idempotency_key(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))
 
 
-def _validate_timeout(timeout: object) -> float:
-    if isinstance(timeout, timedelta):
-        timeout = timeout.total_seconds()
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not math.isfinite(timeout)
-        or timeout <= 0
-    ):
-        raise SmartlyQValidationError.local(f"timeout must be a number of seconds > 0, got {timeout!r}")
-    return float(timeout)
+def _retry_key(context: Mapping[str, Any]) -> str | None:
+    """Return the key of this try's ``/retry`` request: one re-publication per try, even if resent."""
+    base = _task_instance_key(context)
+    if base is None:
+        return None
+    try_number = getattr(context["ti"], "try_number", "")
+    return "af:retry:" + hashlib.sha256(f"{base}|{try_number}".encode()).hexdigest()[:48]
 
 
-def _platforms_and_ids(accounts: Iterable[Mapping[str, Any]]) -> tuple[list[int], list[str]]:
+def platforms_and_ids(accounts: Iterable[Mapping[str, Any]]) -> tuple[list[int], list[str]]:
     """Return the account ids (sorted) and their platforms in that order: a stable body across tries."""
     ordered = sorted(accounts, key=lambda a: int(a["id"]))
     ids = [int(a["id"]) for a in ordered]
     return ids, normalize_platforms([str(a.get("platform")) for a in ordered]) or []
 
 
-def _literal_blank(value: object) -> bool:
-    return isinstance(value, str) and not is_templated(value) and not value.strip()
+def check_literal_content(content: object) -> None:
+    """
+    Refuse missing or blank literal content when the DAG is parsed (templates are checked at run).
+
+    :raises SmartlyQValidationError: ``content`` is ``None`` or blank text.
+    """
+    if content is None or (isinstance(content, str) and not is_templated(content) and not content.strip()):
+        raise SmartlyQValidationError.local("content must be non-empty text")
 
 
 class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
@@ -116,7 +121,7 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
     * ``partially_published``: fails listing each platform's error, or (``fail_on_partial=False``)
       succeeds with a warning;
     * ``failed``: fails listing each platform's error
-      (:class:`~airflow_provider_smartlyq.post_status.SmartlyQPublishError`). A retry of the task
+      (:class:`~airflow_provider_smartlyq.exceptions.SmartlyQPublishError`). A retry of the task
       replays the post and, with ``retry_failed_platforms``, asks SmartlyQ to re-publish only the
       failed platforms (``POST /social/posts/{id}/retry``): never the ones that succeeded.
 
@@ -198,8 +203,7 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
         super().__init__(**kwargs)
         self._init_selection(account_ids, platforms, account_name_pattern, all_accounts)
         # Literal mistakes fail when the DAG is parsed; templated values are checked in execute().
-        if _literal_blank(content) or content is None:
-            raise SmartlyQValidationError.local("content must be non-empty text")
+        check_literal_content(content)
         if scheduled_time is not None and queue_id is not None:
             raise SmartlyQValidationError.local("pass scheduled_time or queue_id, not both")
         if idempotency_key is not None and not is_templated(idempotency_key):
@@ -216,7 +220,7 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = validate_poll_interval(poll_interval)
-        self.timeout = _validate_timeout(timeout)
+        self.timeout = validate_timeout(timeout)
         self.fail_on_partial = fail_on_partial
         self.retry_failed_platforms = retry_failed_platforms
         self.smartlyq_conn_id = smartlyq_conn_id
@@ -232,9 +236,9 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Create (or replay) the post, then wait for it to publish when asked to."""
         selector = self.build_selector()  # bad input fails here, before any request
-        key = self.idempotency_key or _ti_key(context)
+        key = self.idempotency_key or _task_instance_key(context)
         with self._hook() as hook:
-            account_ids, platforms = _platforms_and_ids(select_accounts(hook, selector))
+            account_ids, platforms = platforms_and_ids(select_accounts(hook, selector))
             post = self._create(hook, account_ids, platforms, key)
             post_id = int(post["id"])
             context["ti"].xcom_push(key="post_id", value=post_id)
@@ -258,28 +262,19 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
             if event is not None:
                 return self.execute_complete(context, event)
             if self.deferrable:
-                from airflow_provider_smartlyq.triggers.posts import PostPublishedTrigger
-
-                self.defer(
-                    trigger=PostPublishedTrigger(
-                        post_id=post_id,
-                        smartlyq_conn_id=self.smartlyq_conn_id,
-                        poll_interval=self.poll_interval,
-                        end_time=end_time,
-                    ),
-                    method_name="execute_complete",
-                    timeout=timedelta(seconds=self.timeout + DEFERRAL_GRACE),
+                defer_until_final(
+                    self,
+                    post_id,
+                    smartlyq_conn_id=self.smartlyq_conn_id,
+                    poll_interval=self.poll_interval,
+                    end_time=end_time,
+                    timeout=self.timeout,
                 )
             return self.execute_complete(context, self._wait_in_worker(hook, post_id, end_time))
 
     def _create(
         self, hook: SmartlyQHook, account_ids: list[int], platforms: list[str], key: str | None
     ) -> Any:
-        from airflow_provider_smartlyq.exceptions import (
-            SmartlyQDuplicateContentError,
-            SmartlyQIdempotencyConflictError,
-        )
-
         try:
             return hook.create_post(
                 self.content,
@@ -294,6 +289,18 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
                 queue_id=self.queue_id if self.queue_id not in (None, "") else None,
                 idempotency_key=key,
             )
+        except SmartlyQInsufficientBalanceError as exc:
+            # Whether SmartlyQ remembers a 402 under the key is not documented: if it does, a
+            # clear after the top-up would get the same 402 back until the key expires.
+            self.log.error(
+                "SmartlyQ refused the post: the workspace is out of credits (%s). Top up, then clear "
+                "this task. If the cleared task still fails with 402 after the top-up, SmartlyQ is "
+                "replaying its first answer to this task instance's key (%s): set a new "
+                "idempotency_key (nothing was posted under the old one) and clear the task again.",
+                exc.details or "no details",
+                key,
+            )
+            raise
         except SmartlyQDuplicateContentError as exc:
             self.log.error(
                 "SmartlyQ refused the post: the same content was posted within 24 hours (post %s). "
@@ -313,10 +320,10 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
     def _accepted(self, post: Mapping[str, Any]) -> dict[str, Any]:
         status = post.get("status")
         self.log.info(
-            "Post %s accepted (%s%s); not waiting for publication",
+            "Post %s accepted (%s, scheduled for %s); not waiting for publication",
             post.get("id"),
             status,
-            f", scheduled for {post.get('scheduled_time')}" if self._scheduled() else "",
+            post.get("scheduled_time") if self._scheduled() else "now",
         )
         return {
             "post_id": post.get("id"),
@@ -334,12 +341,10 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
         failed = sorted(p for p in event.get("errors") or {} if not p.startswith("_"))
         if not self.retry_failed_platforms or event.get("status") not in (FAILED, PARTIAL) or not failed:
             return event
-        ti = context["ti"]
         self.log.warning(
-            "Post %s had failed on %s; asking SmartlyQ to retry those platforms", post_id, failed
+            "Post %s had failed on %s; asking SmartlyQ to retry those platforms", post_id, ", ".join(failed)
         )
-        key = _ti_key(context, "retry", getattr(ti, "try_number", ""))
-        answer = hook.retry_post(post_id, failed, idempotency_key=key)
+        answer = hook.retry_post(post_id, failed, idempotency_key=_retry_key(context))
         self.log.info("Retry of post %s: %s", post_id, answer.get("final_status"))
         new_event, _ = check_post(hook, post_id, self.log)
         return new_event
@@ -362,79 +367,5 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Push the post's URLs; return the result, or fail with each platform's error."""
         push_post_xcoms(context["ti"], event)
-        return result_from_event(event, fail_on_partial=self.fail_on_partial, log=self.log)
-
-
-class SmartlyQValidatePostOperator(AccountSelectionMixin, BaseOperator):
-    """
-    Dry-run a post for the selected accounts' platforms (free): fail with each platform's problems.
-
-    Put it before :class:`SmartlyQPublishPostOperator` with the same content, media and
-    selection: SmartlyQ runs the checks its create path uses (characters over the platform's
-    limit, media missing where required, unsupported media types) without creating or charging
-    anything. Returns ``{valid, errors, platforms: {platform: {characters, limit, within_limit,
-    requires_media, media_ok}}}``; an invalid post fails the task (without retries: the same
-    content would fail again) listing every problem.
-
-    :param content: The text. Templated.
-    :param media_urls: Images or videos the post will carry. Templated.
-    :param account_ids: Accounts the post will go to. Templated, like the next three.
-    :param platforms: Select accounts on these platforms.
-    :param account_name_pattern: Select accounts whose name matches this glob.
-    :param all_accounts: Select every account (must be explicit).
-    :param smartlyq_conn_id: The Airflow connection to use.
-    """
-
-    template_fields: Sequence[str] = ("content", "media_urls", *SELECTION_TEMPLATE_FIELDS)
-    ui_color = "#fff4e0"
-
-    def __init__(
-        self,
-        *,
-        content: str,
-        media_urls: str | list[str] | None = None,
-        account_ids: Any = None,
-        platforms: Any = None,
-        account_name_pattern: str | None = None,
-        all_accounts: Any = False,
-        smartlyq_conn_id: str = "smartlyq_default",
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self._init_selection(account_ids, platforms, account_name_pattern, all_accounts)
-        if _literal_blank(content) or content is None:
-            raise SmartlyQValidationError.local("content must be non-empty text")
-        self.content = content
-        self.media_urls = media_urls
-        self.smartlyq_conn_id = smartlyq_conn_id
-
-    def execute(self, context: Context) -> dict[str, Any]:
-        """Validate for the selected accounts' platforms; fail listing the problems."""
-        from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
-
-        selector = self.build_selector()
-        with SmartlyQHook(self.smartlyq_conn_id) as hook:
-            _, platforms = _platforms_and_ids(select_accounts(hook, selector))
-            report = hook.validate_post(self.content, platforms, self.media_urls or None)
-        rows = report.get("platforms") or {}
-        for platform in platforms:
-            row = rows.get(platform) or {}
-            self.log.info(
-                "%s: %s characters (limit %s), media %s",
-                platform,
-                row.get("characters"),
-                row.get("limit") if row.get("limit") is not None else "none",
-                "ok" if row.get("media_ok", True) else "MISSING",
-            )
-        if report.get("valid"):
-            self.log.info("The post passes SmartlyQ's checks for %s", ", ".join(platforms))
-            return report
-        problems = list(report.get("errors") or []) or [
-            f"{platform}: {'media missing' if row.get('within_limit', True) else 'over the character limit'}"
-            for platform, row in rows.items()
-            if not row.get("within_limit", True) or not row.get("media_ok", True)
-        ]
-        raise AirflowFailException(
-            "The post does not pass SmartlyQ's checks:\n"
-            + "\n".join(f"  - {p}" for p in problems or ["invalid"])
-        )
+        hint = RETRY_HINT if self.retry_failed_platforms else ""
+        return result_from_event(event, fail_on_partial=self.fail_on_partial, log=self.log, hint=hint)

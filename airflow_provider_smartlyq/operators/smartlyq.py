@@ -16,7 +16,7 @@ _EXPORTS = {
     "SmartlyQReconnectUrlOperator": ".accounts",
     "SmartlyQListAccountsOperator": ".accounts",
     "SmartlyQPublishPostOperator": ".posts",
-    "SmartlyQValidatePostOperator": ".posts",
+    "SmartlyQValidatePostOperator": ".validate_post",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports("airflow_provider_smartlyq.operators", _EXPORTS)

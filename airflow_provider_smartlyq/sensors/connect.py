@@ -7,7 +7,6 @@ Import :class:`SmartlyQConnectCompletedSensor` from :mod:`airflow_provider_smart
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +14,12 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from airflow_provider_smartlyq._waiting import short_token
-from airflow_provider_smartlyq.connect_status import RERUN_UPSTREAM, account_from_event, check_connect_link
+from airflow_provider_smartlyq.connect_status import (
+    RERUN_UPSTREAM,
+    account_from_event,
+    check_connect_link,
+    defer_until_connected,
+)
 from airflow_provider_smartlyq.operators._selection import is_templated
 from airflow_provider_smartlyq.validation import validate_state_token
 
@@ -27,9 +31,6 @@ if TYPE_CHECKING:
     from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
 
 __all__ = ["SmartlyQConnectCompletedSensor"]
-
-#: Seconds the Airflow-side deferral timeout allows beyond the trigger's own deadline.
-DEFERRAL_GRACE = 60
 
 
 class SmartlyQConnectCompletedSensor(BaseSensorOperator):
@@ -93,18 +94,14 @@ class SmartlyQConnectCompletedSensor(BaseSensorOperator):
         event = check_connect_link(self.hook, state_token, self.log)
         if event is not None:
             return self.execute_complete(context, event)
-        from airflow_provider_smartlyq.triggers.connect import ConnectCompletedTrigger
-
         self.log.info("Deferring until connect link %s is approved", short_token(state_token))
-        self.defer(
-            trigger=ConnectCompletedTrigger(
-                state_token=state_token,
-                smartlyq_conn_id=self.smartlyq_conn_id,
-                poll_interval=self.poke_interval,
-                end_time=end_time,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout + DEFERRAL_GRACE),
+        defer_until_connected(
+            self,
+            state_token,
+            smartlyq_conn_id=self.smartlyq_conn_id,
+            poll_interval=self.poke_interval,
+            end_time=end_time,
+            timeout=self.timeout,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:

@@ -7,14 +7,13 @@ Import :class:`SmartlyQHealthSensor` from :mod:`airflow_provider_smartlyq.sensor
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
-from airflow_provider_smartlyq._waiting import TRANSIENT_ERRORS
+from airflow_provider_smartlyq._waiting import TRANSIENT_ERRORS, deferral_timeout
 from airflow_provider_smartlyq.exceptions import SmartlyQError
 from airflow_provider_smartlyq.health import (
     HealthReport,
@@ -38,8 +37,6 @@ __all__ = ["SmartlyQHealthSensor"]
 
 #: XCom key of the unhealthy rows ``[{id, platform, account_name, reason, reconnect_url}]``.
 UNHEALTHY_XCOM_KEY = "unhealthy_accounts"
-#: Seconds the Airflow-side deferral timeout allows beyond the trigger's own deadline.
-DEFERRAL_GRACE = 60
 
 
 class SmartlyQHealthSensor(AccountSelectionMixin, BaseSensorOperator):
@@ -169,7 +166,7 @@ class SmartlyQHealthSensor(AccountSelectionMixin, BaseSensorOperator):
                 end_time=end_time,
             ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout + DEFERRAL_GRACE),
+            timeout=deferral_timeout(self.timeout),
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -192,14 +189,17 @@ class SmartlyQHealthSensor(AccountSelectionMixin, BaseSensorOperator):
             )
             return accounts
         if status in ("unhealthy", "timeout"):
-            rows = self.report_unhealthy(context, list(event.get("unhealthy_accounts") or []))
+            rows = list(event.get("unhealthy_accounts") or [])
+            if rows:  # none when SmartlyQ never answered the trigger: keep what the worker pushed
+                rows = self.report_unhealthy(context, rows)
             if status == "unhealthy":
                 raise AirflowFailException(
                     f"{len(rows)} selected account(s) are unhealthy: {unhealthy_summary(rows)}. Send the "
                     "reconnect links (XCom 'unhealthy_accounts') to the account owner, then clear this task."
                 )
             raise AirflowSensorTimeout(
-                f"Accounts still unhealthy after {self.timeout:g} s: {unhealthy_summary(rows) or 'unknown'}."
+                f"Accounts still unhealthy after {self.timeout:g} s: "
+                f"{unhealthy_summary(rows) or 'SmartlyQ did not answer the last checks'}."
             )
         raise SmartlyQError(f"Checking account health failed: {event.get('message') or event!r}")
 

@@ -7,7 +7,6 @@ Import :class:`SmartlyQPostStatusSensor` from :mod:`airflow_provider_smartlyq.se
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +15,12 @@ from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from airflow_provider_smartlyq.links import SmartlyQPostLink
 from airflow_provider_smartlyq.operators._selection import is_templated
-from airflow_provider_smartlyq.post_status import check_post, push_post_xcoms, result_from_event
+from airflow_provider_smartlyq.post_status import (
+    check_post,
+    defer_until_final,
+    push_post_xcoms,
+    result_from_event,
+)
 from airflow_provider_smartlyq.validation import validate_account_id
 
 if TYPE_CHECKING:
@@ -27,9 +31,6 @@ if TYPE_CHECKING:
     from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
 
 __all__ = ["SmartlyQPostStatusSensor"]
-
-#: Seconds the Airflow-side deferral timeout allows beyond the trigger's own deadline.
-DEFERRAL_GRACE = 60
 
 
 class SmartlyQPostStatusSensor(BaseSensorOperator):
@@ -100,17 +101,13 @@ class SmartlyQPostStatusSensor(BaseSensorOperator):
         event, _ = check_post(self.hook, post_id, self.log)
         if event is not None:
             return self.execute_complete(context, event)
-        from airflow_provider_smartlyq.triggers.posts import PostPublishedTrigger
-
-        self.defer(
-            trigger=PostPublishedTrigger(
-                post_id=post_id,
-                smartlyq_conn_id=self.smartlyq_conn_id,
-                poll_interval=self.poke_interval,
-                end_time=end_time,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout + DEFERRAL_GRACE),
+        defer_until_final(
+            self,
+            post_id,
+            smartlyq_conn_id=self.smartlyq_conn_id,
+            poll_interval=self.poke_interval,
+            end_time=end_time,
+            timeout=self.timeout,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:

@@ -142,9 +142,21 @@ class EmulatorClient:
         """Remove every fault; return how many there were."""
         return int(self._call("DELETE", "/faults")["cleared"])
 
-    def requests(self) -> list[dict[str, Any]]:
-        """Return the request log (every ``/v1`` request)."""
-        return list(self._call("GET", "/requests"))
+    def requests(self, *, at_least: int = 0, timeout: float = 3.0) -> list[dict[str, Any]]:
+        """
+        Return the request log (every ``/v1`` request).
+
+        :param at_least: Wait (up to ``timeout`` seconds) until the log holds this many entries.
+            A dropped connection is logged after its socket is aborted, so the client can see
+            the reset before the entry exists: wait for it instead of racing it.
+        :param timeout: Longest wait for ``at_least`` entries; the log is returned as it is then.
+        """
+        deadline = time.monotonic() + timeout
+        log = list(self._call("GET", "/requests"))
+        while len(log) < at_least and time.monotonic() < deadline:
+            time.sleep(0.02)
+            log = list(self._call("GET", "/requests"))
+        return log
 
     def writes(self) -> list[dict[str, Any]]:
         """Return the write log (one entry per effective state change)."""

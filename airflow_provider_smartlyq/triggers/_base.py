@@ -87,7 +87,7 @@ class SmartlyQPollingTrigger(BaseTrigger):
         return text
 
     async def on_start(self) -> None:
-        """Run once before the first poll (e.g. register secrets with the log masker)."""
+        """Run once before the first poll (e.g. log what is awaited)."""
 
     # -- shared machinery -----------------------------------------------------------------------
 

@@ -4,8 +4,8 @@ Event trigger for asset watchers: fire when accounts turn unhealthy, start expir
 One code path, two drivers. :meth:`AccountHealthEventTrigger.open_shared_stream` polls the bulk
 health endpoint and yields JSON-plain snapshots; :meth:`~AccountHealthEventTrigger.filter_shared_stream`
 turns snapshots into this watcher's events. In a triggerer with shared streams (Airflow 3.3+)
-every watcher on the same connection subscribes to one poll; elsewhere :meth:`~AccountHealthEventTrigger.run`
-chains the same two methods for this watcher alone.
+every watcher on the same connection and interval subscribes to one poll; elsewhere
+:meth:`~AccountHealthEventTrigger.run` chains the same two methods for this watcher alone.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from airflow_provider_smartlyq.exceptions import (
     SmartlyQConfigurationError,
     SmartlyQError,
     SmartlyQValidationError,
+    SmartlyQWatcherStoppedError,
 )
 from airflow_provider_smartlyq.selector import AccountSelector
 from airflow_provider_smartlyq.transitions import TRANSITIONS, diff_snapshot, validate_days, validate_events
@@ -43,9 +44,9 @@ MAX_BACKOFF_SECONDS = 900.0
 #: Prefix of the asset-state-store key holding a watcher's last-seen states.
 STATE_KEY_PREFIX = "smartlyq_health_watch"
 
-
-class SmartlyQWatcherStoppedError(SmartlyQError):
-    """Raise when a watcher gives up after repeated permanent errors (bad key, missing scope)."""
+# SmartlyQWatcherStoppedError lived here before it joined the other errors in exceptions.py;
+# keep ``from airflow_provider_smartlyq.triggers.events import SmartlyQWatcherStoppedError`` working.
+__all__ = ["AccountHealthEventTrigger", "SmartlyQWatcherStoppedError"]
 
 
 def _utcnow_iso() -> str:
@@ -71,11 +72,11 @@ class AccountHealthEventTrigger(BaseEventTrigger):
     """
     Fire one event per account transition into a watched health state (for ``AssetWatcher``).
 
-    Every watcher on the same connection shares one ``GET /social/accounts/health`` per
-    interval in the triggerer (the profile comes with the connection); each applies its own
-    selector. Events carry ``{event_key, transition, account: {id, platform, account_name,
-    status, token_expired, validity_days}, observed_at}``; Airflow stores the payload in the
-    asset event's ``extra["payload"]``. Steady states never fire again.
+    Every watcher on the same connection (and so the same profile) with the same
+    ``poll_interval`` shares one ``GET /social/accounts/health`` per interval in the triggerer;
+    each applies its own selector. Events carry ``{event_key, transition, account: {id,
+    platform, account_name, status, token_expired, validity_days}, observed_at}``; Airflow
+    stores the payload in the asset event's ``extra["payload"]``. Steady states never fire again.
 
     Last-seen states are kept in the asset state store when the triggerer provides one
     (Airflow 3.3+), so a restarted triggerer does not fire a transition twice; otherwise in
@@ -90,8 +91,8 @@ class AccountHealthEventTrigger(BaseEventTrigger):
     :param events: Transitions to fire on: ``unhealthy``, ``expiring``, ``recovered``.
     :param expiring_within_days: A connected account whose token ends within this many days is
         ``expiring``.
-    :param poll_interval: Seconds between polls. Watchers sharing a poll use the interval of the
-        watcher that started the shared poll.
+    :param poll_interval: Seconds between polls. Watchers on the same connection with the same
+        interval share one poll.
     :param fire_on_start: On the watcher's first poll, fire for accounts already unhealthy or
         expiring; ``False`` only records them as the baseline.
     :param max_consecutive_failures: Permanent errors (401/403, unusable connection) in a row
@@ -115,14 +116,6 @@ class AccountHealthEventTrigger(BaseEventTrigger):
         super().__init__()
         if not isinstance(smartlyq_conn_id, str) or not smartlyq_conn_id:
             raise SmartlyQValidationError.local("smartlyq_conn_id must be a connection id")
-        if (
-            isinstance(poll_interval, bool)
-            or not isinstance(poll_interval, (int, float))
-            or poll_interval <= 0
-        ):
-            raise SmartlyQValidationError.local(
-                f"poll_interval must be a positive number, got {poll_interval!r}"
-            )
         if isinstance(max_consecutive_failures, bool) or not isinstance(max_consecutive_failures, int):
             raise SmartlyQValidationError.local("max_consecutive_failures must be an integer >= 1")
         if max_consecutive_failures < 1:
@@ -155,8 +148,17 @@ class AccountHealthEventTrigger(BaseEventTrigger):
     # -- the shared poll -------------------------------------------------------------------
 
     def shared_stream_key(self) -> Hashable | None:
-        """Share one poll among every watcher on the same connection (the profile is part of it)."""
-        return ("smartlyq-health", self.smartlyq_conn_id)
+        """
+        Return the key under which watchers share one poll: the connection and the interval.
+
+        The profile is not a separate part: it is the connection's ``profile_id`` extra, so the
+        connection id fixes it, and two connections with different profiles never share a poll
+        (reading the connection here would be I/O on the triggerer's event loop). The interval is
+        part of the key because :meth:`open_shared_stream` polls at it: Airflow hands the shared
+        poll one member's kwargs, so only fields in the key may shape the poll. Watchers on one
+        connection with the same interval (the default 300 s) share one request per interval.
+        """
+        return ("smartlyq-health", self.smartlyq_conn_id, self.poll_interval)
 
     @classmethod
     async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncGenerator[Any, None]:
@@ -168,7 +170,8 @@ class AccountHealthEventTrigger(BaseEventTrigger):
         each watcher decides what a failure means to it. Failures back off (doubling the pause,
         capped); the stream itself never ends on an API error.
 
-        :param kwargs: The kwargs of one watcher of the group (its connection and interval).
+        :param kwargs: The kwargs of one watcher of the group; only the connection and the
+            interval are read, the two parts of :meth:`shared_stream_key`.
         """
         from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
 

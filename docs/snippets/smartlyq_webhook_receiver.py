@@ -41,9 +41,9 @@ def create_asset_event(api_url: str, token: str, asset_id: int, event: dict[str,
 
 def make_handler(secret: str, api_url: str, token: str, asset_id: int) -> type[BaseHTTPRequestHandler]:
     """Return a request handler that verifies deliveries and forwards them to Airflow."""
-    seen: set[str] = (
-        set()
-    )  # SmartlyQ retries: one asset event per event id (use a shared store in production)
+    # SmartlyQ retries a delivery it did not see answered: record one asset event per event id
+    # (in memory here; use a shared store when several receivers run).
+    seen: set[str] = set()
 
     class SmartlyQWebhookHandler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from airflow_provider_smartlyq.emulator.config import DEFAULT_API_KEY
+from airflow_provider_smartlyq.emulator.config import DEFAULT_API_KEY, mask_key
 
 READY = re.compile(
     r"^SmartlyQ emulator listening on (?P<url>https?://127\.0\.0\.1:(?P<port>\d+)) "
@@ -59,7 +59,7 @@ def test_cli_port_zero_ready_line_and_me():
     process, ready = start("--seed", "empty")
     try:
         assert int(ready["port"]) > 0
-        assert ready["key"] == DEFAULT_API_KEY[:12] + "…"
+        assert ready["key"] == mask_key(DEFAULT_API_KEY) == "sqk_test_…"
         headers = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
         with requests.get(ready["url"] + "/v1/me", headers=headers, timeout=10) as response:
             assert response.status_code == 200
@@ -76,7 +76,7 @@ def test_cli_api_key_from_environment_is_masked():
     key = "sqk_test_from_env_abcdefghijkl"
     process, ready = start(env={"SMARTLYQ_EMULATOR_API_KEY": key})
     try:
-        assert ready["key"] == key[:12] + "…"
+        assert ready["key"] == mask_key(key) == "sqk_test_f…"  # a third of the key at most
         assert key not in ready.group(0)
         headers = {"Authorization": f"Bearer {key}"}
         with requests.get(ready["url"] + "/v1/social/accounts", headers=headers, timeout=10) as response:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
-import json
 import time
 from typing import Any
 
 import pytest
 import requests
-from test_emulator_openapi import SpecValidator, spec_path
+from test_emulator_openapi import SpecValidator
+
+from airflow_provider_smartlyq.testing.emulator import run_emulator
 
 
 @pytest.fixture
@@ -49,7 +50,7 @@ def test_lifecycle_goes_through_the_stages_in_order(api, smartlyq_emulator):
     assert created["data"]["status"] == "processing"
     assert created["data"]["publish_stage"] == "validating"
     assert created["usage"] == {"units": 2, "cost": "0.0300", "balance_remaining": "99.9700"}
-    seen = []
+    seen: list[str | None] = []
     post = created["data"]
     while post["status"] == "processing":
         if not seen or seen[-1] != post["publish_stage"]:
@@ -113,7 +114,7 @@ def test_expired_and_paused_accounts_fail_their_platform(api, smartlyq_emulator)
 
 def test_replay_returns_the_original_post_without_a_second_effect(api, smartlyq_emulator):
     first = api("POST", "/social/posts", 201, json=body(), key="k-1").json()
-    again = api("POST", "/social/posts", key="k-1", json=body())
+    again = api("POST", "/social/posts", 200, key="k-1", json=body())  # the spec: replays answer 200
 
     assert again.headers["X-Idempotent-Replay"] == "true"
     assert again.json()["data"]["idempotent_replay"] is True
@@ -132,6 +133,16 @@ def test_credits_run_out_with_402(api, smartlyq_emulator):
     assert error["details"] == {"required": "0.0300", "balance": "0.0200"}
     api("POST", "/social/posts", 201, json=body(ids=(101,), platforms=("facebook",)))
     assert smartlyq_emulator.client.posts()["settings"]["balance"] == "0.0050"
+
+
+def test_a_402_is_not_replayed_after_a_top_up(api, smartlyq_emulator):
+    smartlyq_emulator.client.update_posts_settings(balance=0)
+    api("POST", "/social/posts", 402, json=body(), key="topup-1")
+    smartlyq_emulator.client.update_posts_settings(balance=1)
+
+    created = api("POST", "/social/posts", 201, json=body(), key="topup-1").json()["data"]
+    assert not created.get("idempotent_replay")
+    assert len(smartlyq_emulator.client.posts()["charges"]) == 1
 
 
 def test_duplicate_content_guard_and_its_switch(api, smartlyq_emulator):
@@ -202,6 +213,21 @@ def test_validate_is_a_free_dry_run(api, smartlyq_emulator):
     assert smartlyq_emulator.client.posts()["charges"] == []
 
 
+def test_a_read_only_key_may_validate_but_not_publish():
+    read_only = "sqk_test_read_only_posts_1"
+    with run_emulator(read_only_key=read_only) as emu:
+        headers = {"Authorization": f"Bearer {read_only}"}
+        draft = {"content": "hi", "platforms": ["twitter"]}
+        validated = requests.post(
+            f"{emu.api_url}/social/validate/post", json=draft, headers=headers, timeout=10
+        )
+        published = requests.post(
+            f"{emu.api_url}/social/posts", json=body(), headers=headers, timeout=10
+        )  # fmt: skip
+    assert validated.status_code == 200, validated.text  # the spec: scope social:read
+    assert published.status_code == 403
+
+
 def test_reset_restores_the_knobs(smartlyq_emulator):
     smartlyq_emulator.client.update_posts_settings(stage_seconds=5, fail_platforms=["twitter"], balance=0)
     smartlyq_emulator.client.reset()
@@ -222,11 +248,8 @@ def test_unknown_knob_is_refused(smartlyq_emulator):
 
 
 @pytest.fixture(scope="module")
-def validator() -> SpecValidator:
-    path = spec_path()
-    if not path.is_file():
-        pytest.skip(f"SmartlyQ OpenAPI document not found at {path}")
-    document = json.loads(path.read_text())
+def validator(openapi_spec) -> SpecValidator:
+    document = openapi_spec
     # Known deviation: the spec types SocialPost.published_at as a non-null string; a post that
     # is still publishing (or failed) has no publication time, which the emulator says with null.
     patched = copy.deepcopy(document)
@@ -246,7 +269,9 @@ def test_post_answers_validate_against_the_spec(api, smartlyq_emulator, validato
         return response.json()
 
     created = check("POST", "/social/posts", 201, json=body(), key="spec-1")
-    check("POST", "/social/posts", 201, json=body(), key="spec-1")  # replay
+    # A replay answers 200 (said in the key's description only): the body is the 201 shape.
+    replay = api("POST", "/social/posts", 200, json=body(), key="spec-1").json()
+    validator.validate("POST", "/v1/social/posts", 201, replay)
     post_id = created["data"]["id"]
     check("GET", f"/social/posts/{post_id}", 200)  # in flight
     wait_final(api, post_id)

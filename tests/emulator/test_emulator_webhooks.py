@@ -8,17 +8,22 @@ A tiny ``http.server`` on a thread plays the user's endpoint; what it receives i
 from __future__ import annotations
 
 import http.server
+import importlib.util
+import json
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
 from airflow_provider_smartlyq.exceptions import SmartlyQSignatureError
-from airflow_provider_smartlyq.webhooks import parse_event
+from airflow_provider_smartlyq.webhooks import parse_event, signature_header
 
 SECRET = "whsec_test_receiver"
+#: The receiver the event-driven how-to includes as "a complete receiver".
+RECEIVER_SNIPPET = Path(__file__).resolve().parents[2] / "docs" / "snippets" / "smartlyq_webhook_receiver.py"
 
 
 class Receiver:
@@ -26,12 +31,14 @@ class Receiver:
 
     def __init__(self, statuses: list[int] | None = None) -> None:
         self.received: list[tuple[dict[str, str], bytes]] = []
+        self.paths: list[str] = []
         self.statuses = list(statuses or [])  # answers to give first, then 200
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.paths.append(self.path)
                 receiver.received.append((dict(self.headers.items()), raw))
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 self.send_response(status)
@@ -199,3 +206,60 @@ def test_an_unreachable_endpoint_gets_five_attempts(smartlyq_emulator, monkeypat
         len(requests.get(smartlyq_emulator.url + "/_emulator/webhooks/deliveries", timeout=10).json()["data"])
         == 5
     )
+
+
+def test_the_documented_receiver_records_verified_deliveries_as_asset_events(smartlyq_emulator, receiver):
+    """The how-to's receiver, end to end: emulator -> receiver -> Airflow's asset-event endpoint."""
+    from airflow.api_fastapi.core_api.datamodels.assets import CreateAssetEventsBody
+
+    spec = importlib.util.spec_from_file_location("smartlyq_webhook_receiver", RECEIVER_SNIPPET)
+    assert spec is not None
+    assert spec.loader is not None
+    snippet = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(snippet)
+    airflow_api = receiver  # plays Airflow's REST API: records what the receiver POSTs
+    airflow_url = airflow_api.url.rsplit("/hooks/", 1)[0]
+    handler = snippet.make_handler(SECRET, airflow_url, "airflow-token", 7)
+    handler.log_message = lambda *args: None  # keep test output clean
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}/smartlyq"
+    try:
+        subscribe(smartlyq_emulator, endpoint, ["account.token_expired"])
+        smartlyq_emulator.client.expire_account_token(101)
+
+        headers, raw = airflow_api.wait_for(1)[0]
+        assert airflow_api.paths == ["/api/v2/assets/events"]
+        assert headers["Authorization"] == "Bearer airflow-token"
+        body = json.loads(raw)
+        CreateAssetEventsBody.model_validate(body)  # what Airflow's endpoint accepts
+        event = body["extra"]["smartlyq_event"]
+        assert body["asset_id"] == 7
+        assert event["event"] == "account.token_expired"
+        assert event["data"]["account_id"] == 101
+
+        # A forged delivery is refused; a re-delivery of the same event is not recorded twice.
+        forged = requests.post(
+            endpoint,
+            data=b"{}",
+            headers={"X-SmartlyQ-Signature": signature_header("whsec_guess", b"{}")},
+            timeout=10,
+        )
+        assert forged.status_code == 401
+        envelope = json.dumps(event).encode()
+        again = requests.post(
+            endpoint,
+            data=envelope,
+            headers={
+                "X-SmartlyQ-Signature": signature_header(SECRET, envelope),
+                "X-SmartlyQ-Event": event["event"],
+                "X-SmartlyQ-Event-Id": event["id"],
+            },
+            timeout=10,
+        )
+        assert again.status_code == 204
+        time.sleep(0.2)
+        assert len(airflow_api.received) == 1
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -25,21 +25,6 @@ def quick_hook(**kwargs) -> SmartlyQHook:
     return SmartlyQHook(retry_min_wait=0.01, retry_max_wait=0.05, **kwargs)
 
 
-def settled_requests(emulator, count: int, timeout: float = 3.0) -> list[dict]:
-    """
-    Return the request log once it holds ``count`` entries (or the timeout passes).
-
-    The emulator logs a dropped request after aborting its socket, so the client can see the
-    reset before the entry exists: wait for it instead of racing it.
-    """
-    deadline = time.monotonic() + timeout
-    log = emulator.client.requests()
-    while len(log) < count and time.monotonic() < deadline:
-        time.sleep(0.02)
-        log = emulator.client.requests()
-    return log
-
-
 async def test_aget_connect_status_pending_then_connected(smartlyq_conn):
     link = quick_hook().create_connect_link("linkedin")
     hook = quick_hook()
@@ -123,7 +108,7 @@ async def test_async_retries_5xx_and_dropped_connections(smartlyq_conn):
         await hook.aclose()
 
     assert health["healthy"] == 5
-    log = settled_requests(smartlyq_conn, 3)
+    log = smartlyq_conn.client.requests(at_least=3)
     assert sorted((r["status"] or 0, r["dropped"]) for r in log) == [(0, True), (200, False), (503, False)]
 
 
@@ -152,7 +137,7 @@ async def test_async_gives_up_typed_and_bounded(smartlyq_conn):
 
     # max_retries + 1 attempts; aiohttp itself resends an idempotent request once when the
     # connection drops (RFC 9112 section 9.3.1), so each attempt may be logged twice: still bounded.
-    assert 3 <= len(settled_requests(smartlyq_conn, 6, timeout=1.0)) <= 2 * 3
+    assert 3 <= len(smartlyq_conn.client.requests(at_least=6, timeout=1.0)) <= 2 * 3
 
 
 async def test_async_non_json_5xx_is_a_server_error(smartlyq_conn):

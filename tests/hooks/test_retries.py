@@ -42,21 +42,6 @@ def api_requests(emulator, path: str | None = None) -> list[dict]:
     return [r for r in emulator.client.requests() if path is None or r["path"] == path]
 
 
-def settled_requests(emulator, count: int, timeout: float = 3.0) -> list[dict]:
-    """
-    Return the request log once it holds ``count`` entries (or the timeout passes).
-
-    The emulator logs a dropped request after aborting its socket, so the client can see the
-    reset before the entry exists: wait for it instead of racing it.
-    """
-    deadline = time.monotonic() + timeout
-    log = emulator.client.requests()
-    while len(log) < count and time.monotonic() < deadline:
-        time.sleep(0.02)
-        log = emulator.client.requests()
-    return log
-
-
 @pytest.fixture
 def quick_hook(smartlyq_conn):
     """Return a hook with two retries and millisecond backoff."""
@@ -111,7 +96,17 @@ def test_emulator_rate_limit_is_honoured(smartlyq_conn, monkeypatch):
     assert [r["status"] for r in api_requests(smartlyq_conn)][-3:] == [200, 429, 429]
 
 
-def test_retry_after_as_http_date_is_honoured(hook, smartlyq_conn):
+def test_503_with_retry_after_is_waited_out_too(hook, smartlyq_conn):
+    # The hook fixture backs off at most 0.2 s: only Retry-After can explain a 1 s wait.
+    smartlyq_conn.client.inject_fault("/v1/me", "GET", status=503, retry_after=1)
+
+    started = time.monotonic()
+    assert hook.get_me()["id"] == 4242
+    assert time.monotonic() - started >= 0.95
+    assert [r["status"] for r in api_requests(smartlyq_conn)] == [503, 200]
+
+
+def test_retry_after_as_http_date_in_the_past_means_now(hook, smartlyq_conn):
     past = format_datetime(datetime.now(timezone.utc) - timedelta(seconds=30), usegmt=True)
     smartlyq_conn.client.inject_fault("/v1/me", "GET", status=503, retry_after=past)
 
@@ -156,7 +151,7 @@ def test_a_dropped_connection_is_retried(quick_hook, smartlyq_conn):
     smartlyq_conn.client.inject_fault("/v1/social/accounts/101/health", "GET", drop_connection=True)
 
     assert quick_hook.get_account_health(101)["id"] == 101
-    log = settled_requests(smartlyq_conn, 2)
+    log = smartlyq_conn.client.requests(at_least=2)
     assert sorted(r["dropped"] for r in log) == [False, True]
 
 
@@ -168,7 +163,7 @@ def test_a_persistently_dropped_connection_raises_connection_error(quick_hook, s
 
     assert (info.value.method, info.value.path) == ("GET", "/me")
     assert "no answer from SmartlyQ" in str(info.value)
-    assert len(settled_requests(smartlyq_conn, 3)) == 3
+    assert len(smartlyq_conn.client.requests(at_least=3)) == 3
 
 
 def test_an_unreachable_host_raises_connection_error(monkeypatch):
@@ -265,7 +260,7 @@ def test_disconnect_dropped_after_acting_succeeds_instead_of_404(quick_hook, sma
 
     assert quick_hook.disconnect_account(107) is None
 
-    attempts = settled_requests(smartlyq_conn, 2)
+    attempts = smartlyq_conn.client.requests(at_least=2)
     assert sorted(r["dropped"] for r in attempts) == [False, True]
     assert attempts[0]["idempotency_key"] == attempts[1]["idempotency_key"]
     assert [w["action"] for w in smartlyq_conn.client.writes()] == ["account_disconnected"]
@@ -384,6 +379,8 @@ def test_headless_connect_not_enabled(hook, smartlyq_conn, monkeypatch):
         (409, "CONFLICT", SmartlyQConflictError),
         (409, "IDEMPOTENCY_CONFLICT", SmartlyQIdempotencyConflictError),
         (422, "VALIDATION_ERROR", SmartlyQValidationError),
+        # The code a garbled 2xx gets: retried there, but a 4xx stays final whatever its code.
+        (400, "INVALID_RESPONSE", SmartlyQValidationError),
     ],
 )
 @pytest.mark.parametrize("method", ["GET", "POST"])

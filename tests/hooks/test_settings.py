@@ -130,6 +130,7 @@ def test_missing_api_key_is_a_configuration_error(monkeypatch):
         ("127.0.0.1", 8080, "http://127.0.0.1:8080/v1"),
         ("localhost:9000/v1", None, "http://localhost:9000/v1"),
         ("http://[::1]:8080", None, "http://[::1]:8080/v1"),
+        ("::1", 8765, "http://[::1]:8765/v1"),  # what Connection.from_uri makes of [::1]:8765
         ("https://api.smartlyq.com:8443/v1", 9999, "https://api.smartlyq.com:8443/v1"),
     ],
 )

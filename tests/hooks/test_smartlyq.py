@@ -35,6 +35,18 @@ def test_test_connection_succeeds_and_names_the_user(hook, smartlyq_conn):
     assert smartlyq_conn.url in message
 
 
+def test_test_connection_answers_after_one_attempt(hook, smartlyq_conn):
+    # The Test button reports at once instead of backing off (the hook alone would retry a 503).
+    smartlyq_conn.client.inject_fault("/v1/me", "GET", status=503, count=1)
+
+    ok, message = hook.test_connection()
+
+    assert ok is False
+    assert "SmartlyQServerError" in message
+    assert "HTTP 503" in message
+    assert len(_api_requests(smartlyq_conn)) == 1
+
+
 def test_create_connect_link_parses_the_state_token(hook, smartlyq_conn):
     link = hook.create_connect_link("X", "https://app.example.com/connected")
 
@@ -252,3 +264,13 @@ def test_hook_as_context_manager(smartlyq_conn):
         assert hook.get_me()["id"] == 4242
         assert hook._sync is not None
     assert hook._sync is None
+
+
+def test_a_netrc_entry_for_the_host_does_not_replace_the_api_key(hook, smartlyq_conn, tmp_path, monkeypatch):
+    # requests swaps in ~/.netrc credentials when a request has no auth object of its own.
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password not-the-api-key\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+
+    assert hook.get_me()["id"]

@@ -220,10 +220,14 @@ def test_paused_state_comes_from_bulk_health_when_the_list_lacks_it(emu):
 # -- reconnect links --------------------------------------------------------------------------------
 
 
-def test_reconnect_urls_for_unhealthy_accounts_only(emu):
+def test_reconnect_urls_for_unhealthy_accounts_only(emu, capsys):
     emu.client.expire_account_token(106)
     emu.client.update_account(107, status="error")
     urls = SmartlyQReconnectUrlOperator(task_id="links", all_accounts=True).execute({})
+    # Whoever holds a reconnect link can re-authorise the account: the task log names ids only.
+    log = capsys.readouterr().out  # task loggers write to stdout outside the task runner
+    assert "Reconnect links for accounts 104, 106, 107" in log
+    assert not [url for url in urls.values() if url in log]
     assert sorted(urls) == ["104", "106", "107"]  # 102 expires in 3 days: SmartlyQ refreshes it
     assert all(url.startswith("http") for url in urls.values())
     assert len(api_requests(emu, "GET", "/v1/social/accounts/health")) == 1
@@ -283,13 +287,15 @@ def test_disconnect_of_an_account_already_gone_succeeds(emu):
     assert api_requests(emu, "DELETE") == []
 
 
-def test_disconnect_404_on_delete_succeeds(emu):
+def test_disconnect_404_on_delete_succeeds(emu, capsys):
     emu.client.inject_fault("/v1/social/accounts/103", "DELETE", status=404, code="RESOURCE_NOT_FOUND")
     result = SmartlyQDisconnectAccountOperator(
         task_id="bye", account_id=103, confirm_account_name="Acme X"
     ).execute({})
     assert result["already_gone"] is True
+    assert result["disconnected"] is False
     assert result["account_name"] == "Acme X"
+    assert "Account 103 was already gone" in capsys.readouterr().out  # a success, with a warning
 
 
 @pytest.mark.parametrize(("account_id", "name"), [(0, "Acme X"), ("abc", "Acme X"), (103, "   ")])

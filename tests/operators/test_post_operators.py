@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 import time
 from types import SimpleNamespace
@@ -9,10 +10,12 @@ from types import SimpleNamespace
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
+from airflow_provider_smartlyq import post_status
 from airflow_provider_smartlyq.exceptions import (
     SmartlyQDuplicateContentError,
     SmartlyQIdempotencyConflictError,
     SmartlyQInsufficientBalanceError,
+    SmartlyQPublishError,
     SmartlyQValidationError,
 )
 from airflow_provider_smartlyq.operators.posts import post_idempotency_key
@@ -20,7 +23,6 @@ from airflow_provider_smartlyq.operators.smartlyq import (
     SmartlyQPublishPostOperator,
     SmartlyQValidatePostOperator,
 )
-from airflow_provider_smartlyq.post_status import SmartlyQPublishError
 
 
 def context(run_id="manual__2025-01-01", map_index=-1, try_number=1) -> tuple[dict, dict]:
@@ -148,8 +150,18 @@ def test_partial_failure_fails_by_default_listing_errors(emu):
         publish().execute(ctx)
 
     assert info.value.errors == {"twitter": "X API is down"}
+    assert "re-publishes only its failed platforms" in str(info.value)  # what clearing will do
     assert list(pushed["post_urls"]) == ["facebook"]  # what did publish is still reported
     assert pushed["post_url"].startswith("https://facebook.com/")
+    # The error survives pickling (Airflow ships it between processes), fields included ...
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert (copy.post_id, copy.status, copy.errors) == (
+        info.value.post_id,
+        post_status.PARTIAL,
+        info.value.errors,
+    )
+    # ... and its old import path keeps working.
+    assert post_status.SmartlyQPublishError is SmartlyQPublishError
 
 
 def test_partial_failure_succeeds_with_a_warning_when_allowed(emu):
@@ -182,10 +194,17 @@ def test_retry_republishes_only_the_failed_platforms(emu):
     assert len(retries) == 1
 
 
-def test_out_of_credits_is_a_typed_error(emu):
+def test_out_of_credits_is_a_typed_error_and_the_same_key_posts_after_a_top_up(emu, capsys):
     emu.client.update_posts_settings(balance=0)
     with pytest.raises(SmartlyQInsufficientBalanceError):
         publish().execute(context()[0])
+    assert "set a new idempotency_key" in capsys.readouterr().out  # what to do if SmartlyQ replays a 402
+
+    emu.client.update_posts_settings(balance=10)  # topped up: clearing the task publishes
+    result = publish().execute(context(try_number=2)[0])
+
+    assert result["status"] == "published"
+    assert len(emu.client.posts()["charges"]) == 1
 
 
 def test_duplicate_content_is_a_typed_error(emu):

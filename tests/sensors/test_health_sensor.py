@@ -191,3 +191,20 @@ def test_server_errors_count_as_not_yet_in_every_mode(smartlyq_conn, monkeypatch
         results[mode] = outcome(*run_sensor(mode, account_ids=[101]))
 
     assert results == {mode: {"returned": [101], "unhealthy": []} for mode in MODES}
+
+
+@pytest.mark.parametrize(
+    ("item", "options", "reason"),
+    [
+        ({"validity_days": 30}, {}, None),
+        ({"validity_days": None}, {}, None),  # validity unknown: fine when none is required
+        ({"validity_days": None}, {"min_validity_days": 1}, "token validity unknown"),
+        ({"validity_days": -1}, {}, "token valid -1 more days, 0 required"),  # validity_days >= 0
+        ({"validity_days": 7}, {"min_validity_days": 7}, None),
+        ({"validity_days": 30, "is_active": False}, {"allow_paused": True}, None),
+    ],
+)
+def test_the_health_rule_on_single_items(item, options, reason):
+    from airflow_provider_smartlyq.health import unhealthy_reason
+
+    assert unhealthy_reason({"status": "connected", "token_expired": False, **item}, **options) == reason

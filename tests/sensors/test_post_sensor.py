@@ -9,8 +9,11 @@ import pytest
 from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 
-from airflow_provider_smartlyq.exceptions import SmartlyQNotFoundError, SmartlyQValidationError
-from airflow_provider_smartlyq.post_status import SmartlyQPublishError
+from airflow_provider_smartlyq.exceptions import (
+    SmartlyQNotFoundError,
+    SmartlyQPublishError,
+    SmartlyQValidationError,
+)
 from airflow_provider_smartlyq.sensors.smartlyq import SmartlyQPostStatusSensor
 
 

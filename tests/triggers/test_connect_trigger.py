@@ -35,16 +35,19 @@ async def run_to_event(trigger, *, within: float = 30.0) -> list:
 
 
 def assert_token_kept_out_of_logs(logs: str, token: str) -> None:
-    """The trigger's own lines show a prefix; every other line is masked by the triggerer's log pipeline."""
+    """The trigger's own lines show a prefix; no line of the trigger or the hook shows the whole token."""
     from airflow.sdk._shared.secrets_masker import redact
 
     own = [line for line in logs.splitlines() if "ConnectCompletedTrigger" in line]
     assert own, "the trigger logged nothing"
     assert all(token not in line for line in own)
     assert any(token[:6] + "…" in line for line in own)
-    # The hook's retry warnings name the request path; the triggerer's structlog pipeline runs
-    # Airflow's masker (``mask_logs``) over every line, and the trigger registered the token.
-    assert token not in str(redact(logs))
+    # Every other line (the hook's retry warnings name the request path) shows the token
+    # shortened too, masker or not: the trigger does not register each token with Airflow's
+    # masker, which does not scale to thousands of waiting links. The test's own control
+    # calls (``/_emulator/...``) are not the trigger's lines.
+    theirs = "\n".join(line for line in logs.splitlines() if "/_emulator/" not in line)
+    assert token not in str(redact(theirs))
 
 
 def rebuild(trigger):
@@ -247,8 +250,7 @@ async def test_cleanup_releases_the_shared_session(smartlyq_conn, link):
     assert POOL.leases() == 0
 
 
-def test_a_run_with_asyncio_debug_logs_no_slow_callback(smartlyq_conn, link, caplog):
-    caplog.set_level(logging.WARNING, logger="asyncio")
+def test_a_run_with_asyncio_debug_logs_no_slow_callback(smartlyq_conn, link, run_on_debug_loop):
     trigger = ConnectCompletedTrigger(link["state_token"], poll_interval=0.1)
 
     async def scenario():
@@ -257,10 +259,7 @@ def test_a_run_with_asyncio_debug_logs_no_slow_callback(smartlyq_conn, link, cap
         await asyncio.to_thread(smartlyq_conn.client.approve_connect, link["state_token"])
         return await task
 
-    with asyncio.Runner(debug=True) as runner:
-        runner.get_loop().slow_callback_duration = 0.05
-        events = runner.run(scenario())
+    events, slow = run_on_debug_loop(scenario)
 
     assert [e.payload["status"] for e in events] == ["connected"]
-    slow = [r.getMessage() for r in caplog.records if r.name == "asyncio" and "took" in r.getMessage()]
     assert slow == []

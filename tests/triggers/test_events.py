@@ -18,9 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
+from airflow_provider_smartlyq.exceptions import (
+    SmartlyQError,
+    SmartlyQValidationError,
+    SmartlyQWatcherStoppedError,
+)
 from airflow_provider_smartlyq.hooks._transport import POOL
-from airflow_provider_smartlyq.triggers.events import AccountHealthEventTrigger, SmartlyQWatcherStoppedError
+from airflow_provider_smartlyq.triggers.events import AccountHealthEventTrigger
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -139,7 +143,7 @@ def test_serialize_round_trips_with_plain_kwargs_and_the_public_classpath():
     rebuilt = AccountHealthEventTrigger(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
     assert rebuilt.state_key == trigger.state_key
-    assert rebuilt.shared_stream_key() == ("smartlyq-health", "smartlyq_brands")
+    assert rebuilt.shared_stream_key() == ("smartlyq-health", "smartlyq_brands", 60)
     # The public module resolves to the same class (what the triggerer imports).
     from airflow_provider_smartlyq.triggers.smartlyq import AccountHealthEventTrigger as Public
 
@@ -148,11 +152,23 @@ def test_serialize_round_trips_with_plain_kwargs_and_the_public_classpath():
 
 def test_watchers_with_other_selectors_keep_separate_state_but_share_the_poll():
     acme = AccountHealthEventTrigger(account_name_pattern="Acme *")
-    globex = AccountHealthEventTrigger(account_name_pattern="Globex *", poll_interval=30)
+    globex = AccountHealthEventTrigger(account_name_pattern="Globex *", events=["unhealthy"])
     assert acme.shared_stream_key() == globex.shared_stream_key()
     assert acme.state_key != globex.state_key
+    # Another connection (hence possibly another profile) never shares, and neither does another
+    # interval: the shared poll runs at one interval, so each watcher gets the one it asked for.
     other_conn = AccountHealthEventTrigger(smartlyq_conn_id="other", account_name_pattern="Acme *")
     assert other_conn.shared_stream_key() != acme.shared_stream_key()
+    faster = AccountHealthEventTrigger(account_name_pattern="Acme *", poll_interval=30)
+    assert faster.shared_stream_key() != acme.shared_stream_key()
+    assert faster.state_key == acme.state_key  # the interval does not change what was seen
+
+
+def test_watcher_stopped_error_is_a_provider_error_still_importable_from_the_trigger_module():
+    from airflow_provider_smartlyq.triggers import events
+
+    assert issubclass(SmartlyQWatcherStoppedError, SmartlyQError)
+    assert events.SmartlyQWatcherStoppedError is SmartlyQWatcherStoppedError
 
 
 @pytest.mark.parametrize(
