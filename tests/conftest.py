@@ -11,11 +11,14 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+
+# Test modules import these from airflow_cli_support, not from "conftest": with several
+# conftest.py files in the tree, "conftest" names whichever pytest loaded last.
+from airflow_cli_support import AIRFLOW_BIN, REPO, airflow_cli_env
 
 # Before anything imports Airflow: never touch the user's ~/airflow.
 _HOME = Path(tempfile.mkdtemp(prefix="smartlyq-tests-airflow-home-"))
@@ -23,9 +26,6 @@ os.environ["AIRFLOW_HOME"] = str(_HOME)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE_DAGS = REPO / "example_dags"
-AIRFLOW_BIN = str(Path(sys.executable).with_name("airflow"))
 # SmartlyQ's OpenAPI document is read, never copied into the repository: it lives beside the
 # checkout (shared/smartlyq-api/) unless SMARTLYQ_OPENAPI names it.
 OPENAPI_DEFAULT = REPO.parent / "shared" / "smartlyq-api" / "openapi-social.json"
@@ -62,20 +62,6 @@ def airflow_db() -> Path:
     env = airflow_cli_env(home)
     subprocess.run([AIRFLOW_BIN, "db", "migrate"], env=env, check=True, capture_output=True, timeout=600)
     return home
-
-
-def airflow_cli_env(home: Path, **extra: str) -> dict[str, str]:
-    """Return the environment for an ``airflow`` subprocess using ``home`` and the example DAGs."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
-    env.update(
-        AIRFLOW_HOME=str(home),
-        AIRFLOW__CORE__DAGS_FOLDER=str(EXAMPLE_DAGS),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
-        PYTHONWARNINGS="ignore::DeprecationWarning",
-    )
-    env.update(extra)
-    return env
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import json
 import sqlite3
 
 import pytest
-from conftest import EXAMPLE_DAGS
+from airflow_cli_support import EXAMPLE_DAGS
 
 
 def latest_run(airflow_db, dag_id: str) -> dict:

@@ -6,7 +6,7 @@ import json
 import sqlite3
 
 import pytest
-from conftest import EXAMPLE_DAGS
+from airflow_cli_support import EXAMPLE_DAGS
 
 FILES = ["smartlyq_pause_brand_nightly.py", "smartlyq_reconnect_unhealthy.py"]
 ACME = {101, 102, 103, 104}

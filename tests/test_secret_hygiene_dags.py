@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import AIRFLOW_BIN, airflow_cli_env
+from airflow_cli_support import AIRFLOW_BIN, airflow_cli_env
 
 #: Random per session, so no file could hold it by coincidence or from an earlier run.
 RANDOM = secrets.token_hex(12)

@@ -6,6 +6,8 @@ Import them from here; each is defined in a small module of its own and loaded o
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from airflow_provider_smartlyq._lazy import lazy_exports
 
 _EXPORTS = {
@@ -18,5 +20,27 @@ _EXPORTS = {
     "SmartlyQPublishPostOperator": ".posts",
     "SmartlyQValidatePostOperator": ".validate_post",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "SmartlyQConnectAccountOperator",
+    "SmartlyQDisconnectAccountOperator",
+    "SmartlyQListAccountsOperator",
+    "SmartlyQPauseAccountsOperator",
+    "SmartlyQPublishPostOperator",
+    "SmartlyQReconnectUrlOperator",
+    "SmartlyQResumeAccountsOperator",
+    "SmartlyQValidatePostOperator",
+]
 __getattr__, __dir__ = lazy_exports("airflow_provider_smartlyq.operators", _EXPORTS)
+
+# For type checkers and IDEs only: at run time each name loads on first access.
+if TYPE_CHECKING:
+    from airflow_provider_smartlyq.operators.accounts import (
+        SmartlyQDisconnectAccountOperator,
+        SmartlyQListAccountsOperator,
+        SmartlyQPauseAccountsOperator,
+        SmartlyQReconnectUrlOperator,
+        SmartlyQResumeAccountsOperator,
+    )
+    from airflow_provider_smartlyq.operators.connect import SmartlyQConnectAccountOperator
+    from airflow_provider_smartlyq.operators.posts import SmartlyQPublishPostOperator
+    from airflow_provider_smartlyq.operators.validate_post import SmartlyQValidatePostOperator

@@ -7,6 +7,8 @@ smartlyq.<Name>``), which loads only the module that defines it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from airflow_provider_smartlyq._lazy import lazy_exports
 
 _EXPORTS = {
@@ -15,5 +17,17 @@ _EXPORTS = {
     "PostPublishedTrigger": ".posts",
     "AccountHealthEventTrigger": ".events",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AccountHealthEventTrigger",
+    "AccountHealthTrigger",
+    "ConnectCompletedTrigger",
+    "PostPublishedTrigger",
+]
 __getattr__, __dir__ = lazy_exports("airflow_provider_smartlyq.triggers", _EXPORTS)
+
+# For type checkers and IDEs only: at run time each name loads on first access.
+if TYPE_CHECKING:
+    from airflow_provider_smartlyq.triggers.connect import ConnectCompletedTrigger
+    from airflow_provider_smartlyq.triggers.events import AccountHealthEventTrigger
+    from airflow_provider_smartlyq.triggers.health import AccountHealthTrigger
+    from airflow_provider_smartlyq.triggers.posts import PostPublishedTrigger
