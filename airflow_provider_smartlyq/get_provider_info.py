@@ -75,7 +75,8 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "max_retries": {
                         "label": "Max retries",
-                        "description": "Retries on connection errors, 429 and 5xx answers. Default 5.",
+                        "description": "Retries on connection errors, timeouts and 429/500/502/503/504 "
+                        "answers. Default 5.",
                         "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
                     },
                 },
