@@ -148,15 +148,19 @@ def write_idempotency_key(context: Mapping[str, Any] | None, action: str, accoun
     """
     Return a deterministic ``X-Idempotency-Key`` for one write of one task instance.
 
-    The key depends on the DAG, run, task, map index, account and action (not on the try
-    number), so a retried task replays SmartlyQ's stored answer instead of acting twice, while
-    a pause and a resume in the same run never share a key. Outside a task run (no ``ti`` in the
-    context) ``None`` lets the hook generate a random key.
+    The key depends on the DAG, run, task, map index, try number, account and action: the hook's
+    HTTP retries inside one try reuse it, so a lost answer never makes SmartlyQ act twice, while
+    a pause and a resume in the same run never share a key. The try number is part of it because
+    the operators read each account's state before writing: a later try (a clear after someone
+    resumed the account) must really write, not get the first try's stored answer back while
+    the account stays as it is. Outside a task run (no ``ti`` in the context) ``None`` lets the
+    hook generate a random key.
     """
     ti = (context or {}).get("ti")
     if ti is None:
         return None
-    where = "|".join(str(getattr(ti, name, "")) for name in ("dag_id", "run_id", "task_id", "map_index"))
+    names = ("dag_id", "run_id", "task_id", "map_index", "try_number")
+    where = "|".join(str(getattr(ti, name, "")) for name in names)
     digest = hashlib.sha256(f"{where}|{action}|{account_id}".encode()).hexdigest()
     key = f"af:{action}:{account_id}:{digest[:32]}"
     if len(key) > 64:  # absurdly long ids or actions: keep it valid, just less readable

@@ -211,7 +211,8 @@ class SmartlyQPauseAccountsOperator(_SetPausedOperator):
     paused are skipped and logged, so a second run changes nothing. A failure on one account
     does not stop the others: the task fails at the end with a summary naming each failed
     account and its error. Each write carries an idempotency key derived from the task
-    instance and the account, so a retried task replays rather than acts twice.
+    instance's try and the account, so a lost answer is replayed rather than acted on twice;
+    a later try re-reads the states and writes only what is not yet done.
 
     :param account_ids: Account ids: an int, a list, or a rendered string (``"101,102"``,
         ``"[101, 102]"``). Templated.

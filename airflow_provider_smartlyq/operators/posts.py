@@ -8,7 +8,10 @@ them, so DAG files parse fast.
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import hashlib
+import json
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +28,7 @@ from airflow_provider_smartlyq.links import SmartlyQPostLink
 from airflow_provider_smartlyq.operators._selection import (
     SELECTION_TEMPLATE_FIELDS,
     AccountSelectionMixin,
+    _python_list,
     as_bool,
     is_templated,
     select_accounts,
@@ -90,6 +94,19 @@ def platforms_and_ids(accounts: Iterable[Mapping[str, Any]]) -> tuple[list[int],
     ordered = sorted(accounts, key=lambda a: int(a["id"]))
     ids = [int(a["id"]) for a in ordered]
     return ids, normalize_platforms([str(a.get("platform")) for a in ordered]) or []
+
+
+def _rendered_dict(value: Any) -> Any:
+    """Turn a rendered Python dict repr (``"{'facebook': {...}}"``: Jinja's text of a dict) into a dict."""
+    if isinstance(value, str) and value.strip().startswith("{"):
+        text = value.strip()
+        with contextlib.suppress(ValueError):
+            return json.loads(text)
+        with contextlib.suppress(ValueError, SyntaxError):
+            parsed = ast.literal_eval(text)
+            if isinstance(parsed, dict):
+                return parsed
+    return value  # anything else is checked (and refused) by the hook
 
 
 def check_literal_content(content: object) -> None:
@@ -280,9 +297,10 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
                 self.content,
                 account_ids,
                 platforms=platforms,
-                media_urls=self.media_urls or None,
+                # A list param renders as its repr ("['https://...']"): read it back as a list.
+                media_urls=_python_list(self.media_urls) or None,
                 link=self.link or None,
-                platform_options=self.platform_options or None,
+                platform_options=_rendered_dict(self.platform_options) or None,
                 allow_duplicates=as_bool(self.allow_duplicates, "allow_duplicates"),
                 scheduled_time=self.scheduled_time or None,
                 timezone=self.timezone or None,

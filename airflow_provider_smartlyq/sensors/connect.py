@@ -93,7 +93,8 @@ class SmartlyQConnectCompletedSensor(BaseSensorOperator):
         end_time = time.time() + self.timeout
         event = check_connect_link(self.hook, state_token, self.log)
         if event is not None:
-            return self.execute_complete(context, event)
+            # Through resume_execution, as a trigger's event would be: soft_fail/never_fail apply.
+            return self.resume_execution("execute_complete", {"event": event}, context)
         self.log.info("Deferring until connect link %s is approved", short_token(state_token))
         defer_until_connected(
             self,

@@ -151,7 +151,8 @@ class SmartlyQHealthSensor(AccountSelectionMixin, BaseSensorOperator):
         if report is not None:
             event = event_for_report(report, fail_on_unhealthy=self.fail_on_unhealthy)
             if event is not None:
-                return self.execute_complete(context, event)
+                # Through resume_execution, as a trigger's event would be: soft_fail/never_fail apply.
+                return self.resume_execution("execute_complete", {"event": event}, context)
             self.report_unhealthy(context, report.unhealthy)
         from airflow_provider_smartlyq.triggers.health import AccountHealthTrigger
 

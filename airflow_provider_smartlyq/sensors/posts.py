@@ -100,7 +100,8 @@ class SmartlyQPostStatusSensor(BaseSensorOperator):
         end_time = time.time() + self.timeout
         event, _ = check_post(self.hook, post_id, self.log)
         if event is not None:
-            return self.execute_complete(context, event)
+            # Through resume_execution, as a trigger's event would be: soft_fail/never_fail apply.
+            return self.resume_execution("execute_complete", {"event": event}, context)
         defer_until_final(
             self,
             post_id,

@@ -315,3 +315,20 @@ def test_operator_modules_do_not_import_the_hook():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "airflow_provider_smartlyq.hooks" not in out
+
+
+def test_cleared_pause_after_a_manual_resume_pauses_again(emu):
+    # Same task instance, a later try: someone resumed the account in between (here through
+    # the API, another task or the SmartlyQ app). Clearing the pause task must pause it again,
+    # not get back the first try's stored answer while the account stays active.
+    op = SmartlyQPauseAccountsOperator(task_id="pause_brand", account_ids=[101])
+    op.execute({"ti": SimpleNamespace(**vars(ti_context()["ti"]), try_number=1)})
+    SmartlyQResumeAccountsOperator(task_id="resume_brand", account_ids=[101]).execute(
+        ti_context("resume_brand")
+    )
+    assert 101 not in paused_ids(emu)
+
+    result = op.execute({"ti": SimpleNamespace(**vars(ti_context()["ti"]), try_number=2)})
+
+    assert result[0]["changed"] is True
+    assert 101 in paused_ids(emu)

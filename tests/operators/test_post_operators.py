@@ -310,3 +310,29 @@ def test_validate_fails_listing_each_platform_problem(emu):
     message = str(info.value)
     assert "twitter: content is 300 characters; the limit is 280." in message
     assert "instagram: a post needs an image or a video" in message
+
+
+def test_templated_media_urls_from_a_list_param_are_sent_as_a_list(emu):
+    # Jinja renders a list param as its Python repr ("['https://...']"), not as a list.
+    op = publish(media_urls="{{ params.media }}")
+    op.render_template_fields({"params": {"media": ["https://cdn.example.com/a.png"]}})
+
+    result = publish(media_urls=op.media_urls).execute(context()[0])
+
+    assert result["status"] == "published"
+    (post,) = emu.client.posts()["posts"]
+    assert post["media_urls"] == ["https://cdn.example.com/a.png"]
+
+
+def test_templated_platform_options_from_a_dict_param_are_sent_as_an_object(emu):
+    # Jinja renders a dict param as its Python repr ("{'facebook': {...}}"), not as a dict.
+    op = publish(platform_options="{{ params.options }}")
+    op.render_template_fields({"params": {"options": {"facebook": {"content": "FB text"}}}})
+
+    result = publish(platform_options=op.platform_options).execute(context()[0])
+    # The same options given as a dict make the same body: SmartlyQ replays, no 409 conflict.
+    again = publish(platform_options={"facebook": {"content": "FB text"}}).execute(context(try_number=2)[0])
+
+    assert result["status"] == "published"
+    assert again["post_id"] == result["post_id"]
+    assert [r["replay"] for r in creates(emu)] == [False, True]

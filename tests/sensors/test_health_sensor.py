@@ -208,3 +208,11 @@ def test_the_health_rule_on_single_items(item, options, reason):
     from airflow_provider_smartlyq.health import unhealthy_reason
 
     assert unhealthy_reason({"status": "connected", "token_expired": False, **item}, **options) == reason
+
+
+def test_soft_fail_skips_an_unhealthy_gate_in_every_mode(smartlyq_conn):
+    # "Skip the publish branch when the brand is unhealthy": soft_fail must skip in deferrable
+    # mode too, also when the first check (made in the worker before deferring) decides.
+    results = in_every_mode(account_ids=[104], fail_on_unhealthy=True, soft_fail=True)
+
+    assert {mode: r["failed"] for mode, r in results.items()} == dict.fromkeys(MODES, "AirflowSkipException")

@@ -124,3 +124,18 @@ def test_literal_bad_post_id_fails_at_parse_time():
     with pytest.raises(SmartlyQValidationError):
         SmartlyQPostStatusSensor(task_id="wait", post_id="abc")
     SmartlyQPostStatusSensor(task_id="wait", post_id="{{ ti.xcom_pull(task_ids='p', key='post_id') }}")
+
+
+def test_soft_fail_skips_a_post_already_failed_when_deferrable(hook, fast):
+    # The check made before deferring decides here; soft_fail applies as after a trigger event.
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    fast.client.update_posts_settings(fail_platforms=["facebook"])
+    post = hook.create_post("Doomed", [101])
+    poke_until_done_or_fail = SmartlyQPostStatusSensor(task_id="wait", post_id=post["id"])
+    with pytest.raises(SmartlyQPublishError):
+        poke_until_done(poke_until_done_or_fail, context()[0])  # it is final now
+
+    sensor = SmartlyQPostStatusSensor(task_id="wait", post_id=post["id"], deferrable=True, soft_fail=True)
+    with pytest.raises(AirflowSkipException):
+        sensor.execute(context()[0])
