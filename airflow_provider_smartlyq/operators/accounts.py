@@ -221,7 +221,9 @@ class SmartlyQPauseAccountsOperator(_SetPausedOperator):
         Templated.
     :param all_accounts: Select every account; required when no other criterion is given.
     :param smartlyq_conn_id: The SmartlyQ connection (its ``profile_id`` extra picks the profile).
-    :return: ``[{id, platform, account_name, paused, changed}]``, one item per selected account.
+
+    The task returns ``[{id, platform, account_name, paused, changed}]``, one item per selected
+    account.
     """
 
     target_paused = True
@@ -249,7 +251,8 @@ class SmartlyQListAccountsOperator(_SmartlyQAccountsOperator):
     :param include_health: Add each account's row of ONE bulk health call under ``health``
         (``{status, token_expired, validity_days, is_active, paused, ...}``, ``None`` when the
         health answer lacks the account). Templated.
-    :return: The selected accounts as ``GET /social/accounts`` lists them (``id``,
+
+    The task returns the selected accounts as ``GET /social/accounts`` lists them (``id``,
         ``platform``, ``name``, ...), plus ``health`` when asked.
 
     The selector arguments are those of :class:`SmartlyQPauseAccountsOperator`.
@@ -295,7 +298,8 @@ class SmartlyQReconnectUrlOperator(_SmartlyQAccountsOperator):
     are not written to the task log.
 
     :param unhealthy_only: ``False`` returns a link for every selected account. Templated.
-    :return: ``{"<account id>": reconnect_url}``. Keys are strings because XCom is JSON and
+
+    The task returns ``{"<account id>": reconnect_url}``. Keys are strings because XCom is JSON and
         JSON object keys are strings: declaring it saves a surprise downstream. Empty when
         every selected account is healthy.
 
@@ -350,7 +354,8 @@ class SmartlyQDisconnectAccountOperator(BaseOperator):
     :param account_id: The account to disconnect. Templated.
     :param confirm_account_name: The account's current name, as SmartlyQ shows it. Templated.
     :param smartlyq_conn_id: The SmartlyQ connection.
-    :return: ``{id, platform, account_name, disconnected, already_gone}``.
+
+    The task returns ``{id, platform, account_name, disconnected, already_gone}``.
     """
 
     template_fields: Sequence[str] = ("account_id", "confirm_account_name")
