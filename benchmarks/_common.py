@@ -200,6 +200,22 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
     Console(width=max(120, len(columns) * 16)).print(table)
 
 
+def show_report(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], note: str, verdict: Sequence[str]
+) -> None:
+    """Print a benchmark's table, then its target checks."""
+    print_table(title, columns, rows, note)
+    for line in verdict:
+        print("  " + line)
+
+
+def markdown_report(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], text: str, verdict: Sequence[str]
+) -> str:
+    """Return a benchmark's ``RESULTS.md`` section: table, method text, target checks."""
+    return "\n".join([markdown_table(columns, rows), "", text, "", *[f"- {line}" for line in verdict]])
+
+
 def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Return a Markdown table."""
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join(["---"] + ["---:"] * (len(columns) - 1)) + "|"]

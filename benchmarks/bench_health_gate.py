@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     emulator,
-    markdown_table,
+    markdown_report,
     median,
-    print_table,
     ratio,
+    show_report,
     use_bench_env,
     write_results,
 )
@@ -161,22 +161,13 @@ def verdict(payload: dict[str, Any]) -> list[str]:
 def show(payload: dict[str, Any]) -> None:
     """Print the table and the target check."""
     note = "Requests counted in the emulator's request log; wall time = median per check."
-    print_table("Health-gate cost", COLUMNS, payload["table"], note)
-    for line in verdict(payload):
-        print("  " + line)
+    show_report("Health-gate cost", COLUMNS, payload["table"], note, verdict(payload))
 
 
 def markdown(payload: dict[str, Any]) -> str:
     """Return the Markdown section for ``RESULTS.md``."""
-    return "\n".join(
-        [
-            markdown_table(COLUMNS, payload["table"]),
-            "",
-            "One check of 500 accounts; requests counted in the emulator's request log.",
-            "",
-            *[f"- {line}" for line in verdict(payload)],
-        ]
-    )
+    text = "One check of 500 accounts; requests counted in the emulator's request log."
+    return markdown_report(COLUMNS, payload["table"], text, verdict(payload))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     bench_env,
-    markdown_table,
+    markdown_report,
     median,
-    print_table,
     ratio,
+    show_report,
     write_results,
 )
 
@@ -199,24 +199,17 @@ def show(payload: dict[str, Any]) -> None:
         f"After `{PRELUDE}`: -X importtime self times summed, and the import statements' wall "
         f"time (separate process, no -X importtime); fresh processes, median of {payload['repeats']}."
     )
-    print_table("Parse overhead (DAG file imports)", COLUMNS, payload["table"], note)
-    for line in verdict(payload):
-        print("  " + line)
+    show_report("Parse overhead (DAG file imports)", COLUMNS, payload["table"], note, verdict(payload))
 
 
 def markdown(payload: dict[str, Any]) -> str:
     """Return the Markdown section for ``RESULTS.md``."""
-    return "\n".join(
-        [
-            markdown_table(COLUMNS, payload["table"]),
-            "",
-            f"Modules loaded after `{PRELUDE}` (what any DAG file pays anyway): their `python -X "
-            f"importtime` self times summed, and the import statements' wall time measured in a separate "
-            f"process without `-X importtime`. Fresh processes, median of {payload['repeats']}.",
-            "",
-            *[f"- {line}" for line in verdict(payload)],
-        ]
+    text = (
+        f"Modules loaded after `{PRELUDE}` (what any DAG file pays anyway): their `python -X "
+        f"importtime` self times summed, and the import statements' wall time measured in a separate "
+        f"process without `-X importtime`. Fresh processes, median of {payload['repeats']}."
     )
+    return markdown_report(COLUMNS, payload["table"], text, verdict(payload))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     API_KEY,
     emulator,
-    markdown_table,
-    print_table,
+    markdown_report,
     ratio,
+    show_report,
     use_bench_env,
     write_results,
 )
@@ -112,23 +112,16 @@ def verdict(payload: dict[str, Any]) -> list[str]:
 def show(payload: dict[str, Any]) -> None:
     """Print the table and the target check."""
     note = "Emulator with --tls in its own process; blocks of 100 alternate between the two clients."
-    print_table("Sync hook over HTTPS", COLUMNS, payload["table"], note)
-    for line in verdict(payload):
-        print("  " + line)
+    show_report("Sync hook over HTTPS", COLUMNS, payload["table"], note, verdict(payload))
 
 
 def markdown(payload: dict[str, Any]) -> str:
     """Return the Markdown section for ``RESULTS.md``."""
-    return "\n".join(
-        [
-            markdown_table(COLUMNS, payload["table"]),
-            "",
-            "HTTPS to the emulator (`--tls`, its own process); both verify its certificate; blocks of 100 "
-            "alternate between the two clients.",
-            "",
-            *[f"- {line}" for line in verdict(payload)],
-        ]
+    text = (
+        "HTTPS to the emulator (`--tls`, its own process); both verify its certificate; blocks of 100 "
+        "alternate between the two clients."
     )
+    return markdown_report(COLUMNS, payload["table"], text, verdict(payload))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -48,10 +48,10 @@ from _common import (
     RESULTS_DIR,
     bench_env,
     emulator,
-    markdown_table,
+    markdown_report,
     percentile,
-    print_table,
     ratio,
+    show_report,
     write_results,
 )
 
@@ -438,24 +438,17 @@ def show(payload: dict[str, Any]) -> None:
         f"(poll interval = N / rate); emulator capacity {payload['emulator_capacity_rps']:,.0f} req/s. "
         f"Polls counted {payload['polls_counted']:,}, emulator log {payload['polls_in_emulator_log']:,}."
     )
-    print_table("Triggerer scale (one asyncio loop)", COLUMNS, payload["table"], note)
-    for line in verdict(payload):
-        print("  " + line)
+    show_report("Triggerer scale (one asyncio loop)", COLUMNS, payload["table"], note, verdict(payload))
 
 
 def markdown(payload: dict[str, Any]) -> str:
     """Return the Markdown section for ``RESULTS.md``."""
-    return "\n".join(
-        [
-            markdown_table(COLUMNS, payload["table"]),
-            "",
-            f"All triggers at the same request rate ({payload['rate_per_second']:.0f} polls/s; poll interval "
-            f"= N / rate, 30 s at 10,000). Emulator capacity measured in the same run: "
-            f"{payload['emulator_capacity_rps']:,.0f} req/s. CPU ratio = peer CPU per poll / ours.",
-            "",
-            *[f"- {line}" for line in verdict(payload)],
-        ]
+    text = (
+        f"All triggers at the same request rate ({payload['rate_per_second']:.0f} polls/s; poll interval "
+        f"= N / rate, 30 s at 10,000). Emulator capacity measured in the same run: "
+        f"{payload['emulator_capacity_rps']:,.0f} req/s. CPU ratio = peer CPU per poll / ours."
     )
+    return markdown_report(COLUMNS, payload["table"], text, verdict(payload))
 
 
 def main(argv: list[str] | None = None) -> None:
