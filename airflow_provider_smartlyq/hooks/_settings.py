@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -28,6 +29,13 @@ USER_AGENT = f"airflow-provider-smartlyq/{__version__}"
 
 # Extras as the UI's conn-fields store them, and as older form widgets prefixed them.
 _EXTRA_PREFIX = "extra__smartlyq__"
+
+#: What an API key may hold once stripped: visible ASCII only. Anything else (a newline inside,
+#: a tab, a control or non-ASCII character) makes the HTTP libraries raise an error that quotes
+#: the header value in escaped form, which Airflow's masker then does not recognise.
+_KEY_CHARACTERS = re.compile(r"[\x21-\x7e]+")
+#: SmartlyQ's key prefixes; a host field holding one is a key pasted into the wrong field.
+_KEY_LIKE = re.compile(r"sqk_(live|test)_", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -81,18 +89,27 @@ def settings_from_connection(
     :raises SmartlyQConfigurationError: no API key, or a value that cannot be used.
     """
     conn_id = conn.conn_id or "<unnamed>"
-    if not conn.password:
+    raw_key = conn.password or ""
+    # A key pasted with a trailing newline or surrounding blanks is still the key: strip it.
+    api_key = raw_key.strip()
+    if not api_key:
         raise SmartlyQConfigurationError(
             f"Connection {conn_id!r} has no API key: put the SmartlyQ key (sqk_live_... or "
             "sqk_test_...) in the connection's password field ('API key' in the UI)."
         )
+    if not _KEY_CHARACTERS.fullmatch(api_key):
+        # Never echo the key, not even escaped: the escaped form is not what the masker knows.
+        raise SmartlyQConfigurationError(
+            f"Connection {conn_id!r}: the API key contains a line break, blank, control or non-ASCII "
+            "character (value not shown); paste the key again as one line of visible characters."
+        )
     try:
-        return _build(conn, conn_id, conn.password, timeout, max_retries)
+        return _build(conn, conn_id, api_key, timeout, max_retries)
     except SmartlyQConfigurationError as exc:
         message = str(exc)
     # Messages quote the bad value; a key pasted into the wrong field must not be shown. Raised
     # outside the except block so that the unredacted error is not kept as ``__context__``.
-    raise SmartlyQConfigurationError(message.replace(conn.password, "***"))
+    raise SmartlyQConfigurationError(message.replace(raw_key, "***").replace(api_key, "***"))
 
 
 def _build(
@@ -104,6 +121,13 @@ def _build(
         verify = str(extras["ca_bundle"])
     elif "verify_ssl" in extras:
         verify = _as_bool(extras["verify_ssl"], "verify_ssl", conn_id)
+    if conn.host and conn.host.strip() == api_key:
+        # Checked before any use of the host: it would otherwise be resolved by DNS (sending the
+        # key to the resolver) and quoted by the resolver's error.
+        raise SmartlyQConfigurationError(
+            f"Connection {conn_id!r}: the host field holds the API key; put the key in the password "
+            "field and leave the host empty (or set the SmartlyQ base URL)."
+        )
     return ConnectionSettings(
         conn_id=conn_id,
         base_url=base_url_from(conn.host, conn.port, conn_id=conn_id),
@@ -132,7 +156,13 @@ def base_url_from(host: str | None, port: int | None = None, *, conn_id: str = "
 
     A host without a scheme gets ``https``, or ``http`` when it is a loopback address (the
     emulator). Plain ``http`` to any other host is refused: it would send the key in clear.
+    A host that looks like a SmartlyQ key (``sqk_live_...``) is refused without being quoted.
     """
+    if host and _KEY_LIKE.search(host):
+        raise SmartlyQConfigurationError(
+            f"Connection {conn_id!r}: the host field looks like an API key (value not shown); put the "
+            "key in the password field and leave the host empty (or set the SmartlyQ base URL)."
+        )
     raw = (host or "").strip() or DEFAULT_BASE_URL
     if _is_ipv6(raw):  # the URI form's [::1] arrives unbracketed; a URL needs the brackets
         raw = f"[{raw}]"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import http.cookiejar
 import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,7 +20,7 @@ from aiohttp.helpers import get_env_proxy_for_url
 from tenacity import AsyncRetrying, Retrying
 from yarl import URL
 
-from airflow_provider_smartlyq.exceptions import SmartlyQConnectionError
+from airflow_provider_smartlyq.exceptions import SmartlyQConfigurationError, SmartlyQConnectionError
 from airflow_provider_smartlyq.hooks._protocol import (
     ApiRequest,
     ApiResult,
@@ -40,6 +41,27 @@ class _KeepOwnAuthorization(requests.auth.AuthBase):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         return request
+
+
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """Refuse every cookie: SmartlyQ authenticates by key, and a cookie must never outlive a call."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
+        return False
+
+
+def _bad_header(request: ApiRequest) -> SmartlyQConfigurationError:
+    # The HTTP libraries quote the offending header value (the Authorization header: the key)
+    # in escaped form, which the log masker does not recognise: never use str() of that error.
+    return SmartlyQConfigurationError(
+        request.redact(
+            f"{request.method} {request.path}: a request header holds a character HTTP forbids "
+            "(value not shown); check the connection's API key and extras"
+        )
+    )
 
 
 def _unreachable(request: ApiRequest, exc: BaseException) -> SmartlyQConnectionError:
@@ -63,6 +85,8 @@ class SyncTransport:
         # The key travels in our own Authorization header. With no ``auth`` object, requests
         # would look the host up in ~/.netrc and silently replace that header with netrc's.
         self.session.auth = _KeepOwnAuthorization()
+        # No cookie persistence: a Set-Cookie answered to one call must not ride on the next.
+        self.session.cookies.set_policy(_NoCookies())
 
     def call(self, request: ApiRequest) -> ApiResult:
         """Send ``request``, retrying per the policy; return the result or raise a typed error."""
@@ -74,6 +98,7 @@ class SyncTransport:
         return result
 
     def _once(self, request: ApiRequest) -> ApiResult:
+        response: requests.Response | None = None
         try:
             response = self.session.request(
                 request.method,
@@ -86,8 +111,12 @@ class SyncTransport:
                 allow_redirects=False,
             )
             body = response.content
+        except requests.exceptions.InvalidHeader:
+            response = None
         except requests.RequestException as exc:
             raise _unreachable(request, exc) from None
+        if response is None:  # raised outside the except block: the quoting error must not be __context__
+            raise _bad_header(request)
         self.log.debug(
             "SmartlyQ %s %s -> HTTP %s (request id %s)",
             request.method,
@@ -130,6 +159,7 @@ class AsyncTransport:
 
     async def _once(self, session: aiohttp.ClientSession, request: ApiRequest) -> ApiResult:
         proxy, proxy_auth = env_proxy(self.settings.base_url)
+        status: int | None = None
         try:
             async with session.request(
                 request.method,
@@ -147,6 +177,10 @@ class AsyncTransport:
                 status, headers = response.status, response.headers
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise _unreachable(request, exc) from None
+        except ValueError:  # aiohttp's "forbidden control character in headers" check
+            status = None
+        if status is None:  # raised outside the except block: the quoting error must not be __context__
+            raise _bad_header(request)
         self.log.debug(
             "SmartlyQ %s %s -> HTTP %s (request id %s)",
             request.method,
@@ -228,7 +262,10 @@ class SessionPool:
         entry = self._shared.get(id(loop))
         if entry is None or entry.loop is not loop or entry.session.closed:
             connector = aiohttp.TCPConnector(limit=ASYNC_POOL_LIMIT, keepalive_timeout=30, ttl_dns_cache=300)
-            entry = _Shared(loop, aiohttp.ClientSession(connector=connector))  # proxies: env_proxy()
+            # DummyCookieJar: the session is shared by every connection on this loop, so a cookie
+            # answered to connection A would otherwise be sent with connection B's requests.
+            session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+            entry = _Shared(loop, session)  # proxies: env_proxy()
             self._shared[id(loop)] = entry
         entry.leases += 1
         return entry.session
