@@ -109,3 +109,103 @@ def test_parse_event_returns_envelope_and_checks_headers():
 def test_parse_event_refuses_unsigned_body():
     with pytest.raises(SmartlyQSignatureError, match="missing"):
         parse_event(BODY, {}, SECRET, now=NOW)
+
+
+# -- security review, finding 4 --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        f"t={NOW},v1=é{'0' * 63}",  # non-ASCII v1: compare_digest raised TypeError
+        f"t={NOW},v1=\u0661\u0662",  # Arabic-Indic digits
+        "t=²,v1=abc",  # str.isdigit() accepts "²"; int() raised ValueError
+        "t=" + "9" * 400 + ",v1=abc",  # a 400-digit t raised OverflowError against the float clock
+        "t=1e9,v1=abc",
+        f"t=-{NOW},v1=abc",
+        "t=" + "1" * 5000,  # longer than any real header
+    ],
+)
+def test_malformed_signature_headers_raise_only_signature_error(header):
+    # A float clock, as in production (time.time()): the 400-digit t overflowed only against it.
+    with pytest.raises(SmartlyQSignatureError):
+        verify_signature(SECRET, header, BODY, now=NOW + 0.5)
+    with pytest.raises(SmartlyQSignatureError):
+        parse_event(BODY, {"X-SmartlyQ-Signature": header}, SECRET)
+
+
+@pytest.mark.parametrize("tolerance", [float("inf"), float("nan"), -1, 10**400, True, "300", None, 86401])
+def test_tolerance_seconds_is_validated(tolerance):
+    # tolerance_seconds=inf used to accept a delivery signed in 1970.
+    header = f"t=0,v1={_v1(SECRET, BODY, 0)}"
+    with pytest.raises(SmartlyQSignatureError, match="tolerance_seconds"):
+        verify_signature(SECRET, header, BODY, tolerance_seconds=tolerance, now=NOW)
+
+
+def test_a_1970_timestamp_is_refused_at_the_largest_tolerance():
+    header = f"t=0,v1={_v1(SECRET, BODY, 0)}"
+    with pytest.raises(SmartlyQSignatureError, match="stale"):
+        verify_signature(SECRET, header, BODY, tolerance_seconds=86400, now=NOW)
+
+
+def test_webhook_body_size_is_capped():
+    from airflow_provider_smartlyq.webhooks import MAX_BODY_BYTES
+
+    big = b'{"id":"evt_1","event":"x","pad":"' + b"a" * MAX_BODY_BYTES + b'"}'
+    header = f"t={NOW},v1={_v1(SECRET, big, NOW)}"  # correctly signed: refused for its size alone
+    with pytest.raises(SmartlyQSignatureError, match="bytes"):
+        verify_signature(SECRET, header, big, now=NOW)
+    with pytest.raises(SmartlyQSignatureError, match="bytes"):
+        parse_event(big, {"X-SmartlyQ-Signature": header}, SECRET, now=NOW)
+
+
+def test_signed_deeply_nested_body_raises_only_signature_error():
+    nested = b"[" * 100_000 + b"]" * 100_000
+    header = f"t={NOW},v1={_v1(SECRET, nested, NOW)}"
+    with pytest.raises(SmartlyQSignatureError, match="not JSON"):
+        parse_event(nested, {"X-SmartlyQ-Signature": header}, SECRET, now=NOW)
+
+
+@pytest.mark.parametrize("headers", [None, ["X-SmartlyQ-Signature"], {1: "t=1,v1=ab"}])
+def test_parse_event_with_unusable_headers_raises_only_signature_error(headers):
+    with pytest.raises(SmartlyQSignatureError):
+        parse_event(BODY, headers, SECRET, now=NOW)
+
+
+@pytest.mark.parametrize("secret", ["\udc80", 12345, ["s"]])
+def test_unusable_secret_raises_only_signature_error(secret):
+    header = f"t={NOW},v1={_v1(SECRET, BODY, NOW)}"
+    with pytest.raises(SmartlyQSignatureError):
+        verify_signature(secret, header, BODY, now=NOW)
+
+
+def test_documented_receiver_refuses_an_oversized_body_before_reading_it():
+    import http.server
+    import importlib.util
+    import socket
+    import threading
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "snippets" / "smartlyq_webhook_receiver.py"
+    spec = importlib.util.spec_from_file_location("smartlyq_webhook_receiver_cap", path)
+    assert spec is not None
+    assert spec.loader is not None
+    snippet = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(snippet)
+    handler = snippet.make_handler(SECRET, "http://127.0.0.1:9", "token", 1)
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for length in (str(30 * 1024 * 1024), str(1024 * 1024 + 1), "²", "-1"):
+            # Headers only: a receiver that tried to read the announced body would wait for it
+            # (the socket timeout then fails the test) instead of answering at once.
+            with socket.create_connection(server.server_address, timeout=10) as sock:
+                sock.sendall(
+                    f"POST /smartlyq HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n".encode()
+                )
+                status_line = sock.recv(64).split(b"\r\n")[0]
+            assert status_line.startswith(b"HTTP/1.0 413"), (length, status_line)
+    finally:
+        server.shutdown()
+        server.server_close()

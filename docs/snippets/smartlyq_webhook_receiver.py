@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from airflow_provider_smartlyq.exceptions import SmartlyQSignatureError
-from airflow_provider_smartlyq.webhooks import parse_event
+from airflow_provider_smartlyq.webhooks import MAX_BODY_BYTES, parse_event
 
 FORWARDED_EVENTS = {"account.token_expired", "account.disconnected", "account.connected"}
 
@@ -47,7 +47,11 @@ def make_handler(secret: str, api_url: str, token: str, asset_id: int) -> type[B
 
     class SmartlyQWebhookHandler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            length = self.headers.get("Content-Length") or "0"
+            if not length.isascii() or not length.isdigit() or int(length) > MAX_BODY_BYTES:
+                self._answer(413)  # refused before reading: a huge body never reaches memory
+                return
+            raw = self.rfile.read(int(length))
             try:
                 # Verify over the raw bytes, before anything else reads them as JSON.
                 event = parse_event(raw, dict(self.headers.items()), secret)
