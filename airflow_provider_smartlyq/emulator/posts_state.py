@@ -123,8 +123,13 @@ class Post:
     idempotency_key: str | None = None
 
     def to_api(self) -> dict[str, Any]:
-        """Render the post as ``GET /social/posts/{id}`` answers it."""
-        return {
+        """
+        Render the post as ``GET /social/posts/{id}`` answers it.
+
+        ``published_at`` appears once a platform has published: the spec types it as a
+        non-null date-time, so a post without a publication time leaves it out (not null).
+        """
+        answer: dict[str, Any] = {
             "id": self.id,
             "content": self.content,
             "platforms": list(self.platforms),
@@ -132,7 +137,6 @@ class Post:
             "status": self.status,
             "publish_stage": self.publish_stage,
             "scheduled_time": iso(self.start_at),
-            "published_at": iso(self.published_at) if self.published_at else None,
             "created_at": iso(self.created_at),
             "post_urls": _copy(self.post_urls),
             "post_ids": _copy(self.post_ids),
@@ -140,6 +144,9 @@ class Post:
             "link": self.link,
             "queue_id": self.queue_id,
         }
+        if self.published_at is not None:
+            answer["published_at"] = iso(self.published_at)
+        return answer
 
 
 def _copy(mapping: dict[str, Any]) -> dict[str, Any]:
