@@ -10,21 +10,11 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
-from airflow_provider_smartlyq.exceptions import (
-    SmartlyQConnectionError,
-    SmartlyQRateLimitError,
-    SmartlyQServerError,
-    SmartlyQValidationError,
-)
-
-#: Errors that say "SmartlyQ is busy or unreachable right now": a wait survives them and polls
-#: again. Everything else (401/403 auth, 404 not found, 422 validation, a bad connection) is
-#: permanent: polling again would give the same answer until a human changes something.
-TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
-    SmartlyQConnectionError,
-    SmartlyQRateLimitError,
-    SmartlyQServerError,
-)
+# A wait survives what classify.py calls transient (no answer, 429, 5xx) and polls again;
+# anything permanent (401/403, 404, 422, a bad connection) ends it: polling again would give the
+# same answer until a human changes something. Re-exported: waits import it from here.
+from airflow_provider_smartlyq.classify import is_transient as is_transient
+from airflow_provider_smartlyq.exceptions import SmartlyQRateLimitError, SmartlyQValidationError
 
 #: Seconds the Airflow-side deferral timeout allows beyond a trigger's own deadline, so that the
 #: trigger's ``timeout`` event (and the task's clear message) always wins the race.
@@ -33,11 +23,6 @@ DEFERRAL_GRACE = 60
 #: Characters of a state token shown in logs and reprs: enough to tell two links apart, far too
 #: few to use the link (whoever holds the whole token can connect an account to the workspace).
 TOKEN_PREFIX_LENGTH = 6
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Return whether ``exc`` should let a wait go on (see :data:`TRANSIENT_ERRORS`)."""
-    return isinstance(exc, TRANSIENT_ERRORS)
 
 
 def short_token(state_token: object) -> str:

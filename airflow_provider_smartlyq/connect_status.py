@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow_provider_smartlyq._waiting import TRANSIENT_ERRORS, deferral_timeout, redact_token, short_token
+from airflow_provider_smartlyq._waiting import deferral_timeout, is_transient, redact_token, short_token
 from airflow_provider_smartlyq.exceptions import SmartlyQError
 
 if TYPE_CHECKING:
@@ -93,15 +93,15 @@ def check_connect_link(hook: SmartlyQHook, state_token: str, log: Any) -> dict[s
     """
     try:
         answer = hook.get_connect_status(state_token)
-    except TRANSIENT_ERRORS as exc:
+    except SmartlyQError as exc:
+        if not is_transient(exc):
+            raise redact_exception(exc, state_token) from None
         log.warning(
             "SmartlyQ unavailable while checking connect link %s (%s); checking again later",
             short_token(state_token),
             redact_token(str(exc), state_token),
         )
         return None
-    except SmartlyQError as exc:
-        raise redact_exception(exc, state_token) from None
     event = event_for_status(answer)
     log.info("Connect link %s is %s", short_token(state_token), answer.get("status"))
     return event

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow_provider_smartlyq._waiting import TRANSIENT_ERRORS, deferral_timeout
+from airflow_provider_smartlyq._waiting import deferral_timeout, is_transient
 
 # SmartlyQPublishError lived here first; it is re-exported so that those imports keep working.
 from airflow_provider_smartlyq.exceptions import SmartlyQError, SmartlyQPublishError
@@ -172,7 +172,9 @@ def check_post(hook: SmartlyQHook, post_id: int, log: Any) -> tuple[dict[str, An
     """
     try:
         post = hook.get_post(post_id)
-    except TRANSIENT_ERRORS as exc:
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
         log.warning("SmartlyQ unavailable while checking post %s (%s); checking again later", post_id, exc)
         return None, None
     status = normalize_status(post.get("status"))

@@ -19,11 +19,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tenacity import retry_if_exception, stop_after_attempt
 
+# Which failures are sent again is the provider-wide rule in classify.py (re-exported here for
+# the transports and for callers that imported it from this module).
+from airflow_provider_smartlyq.classify import RETRYABLE_STATUSES as RETRYABLE_STATUSES
+from airflow_provider_smartlyq.classify import is_retryable
 from airflow_provider_smartlyq.exceptions import (
     SmartlyQAPIError,
     SmartlyQAuthError,
     SmartlyQConflictError,
-    SmartlyQConnectionError,
     SmartlyQDuplicateContentError,
     SmartlyQIdempotencyConflictError,
     SmartlyQInsufficientBalanceError,
@@ -52,8 +55,6 @@ class LoggerLike(Protocol):
     def warning(self, event: Any, *args: Any, **kw: Any) -> Any: ...
 
 
-#: Statuses that mean "try again later"; everything else is final.
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Never wait longer than this for one ``Retry-After``: a task should fail, not hang for hours.
 MAX_RETRY_AFTER = 120.0
 #: Methods that change state: they always carry an idempotency key, so a retry cannot act twice.
@@ -213,19 +214,6 @@ def error_for(
     if status >= 500:
         return SmartlyQServerError(status, code, message, **kwargs)
     return SmartlyQAPIError(status, code, message, **kwargs)
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """Return whether a failed attempt may be tried again (the request carries a key if it writes)."""
-    if isinstance(exc, SmartlyQConnectionError):
-        return True
-    if not isinstance(exc, SmartlyQAPIError):
-        return False
-    if exc.status_code in RETRYABLE_STATUSES:
-        return True
-    # A 2xx whose body was cut or garbled: ask again (a write replays under its key). Only a
-    # 2xx: a 4xx whose body happened to say INVALID_RESPONSE must stay final.
-    return 200 <= exc.status_code < 300 and exc.code == "INVALID_RESPONSE"
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
-from airflow_provider_smartlyq._waiting import TRANSIENT_ERRORS, deferral_timeout
+from airflow_provider_smartlyq._waiting import deferral_timeout, is_transient
 from airflow_provider_smartlyq.exceptions import SmartlyQError
 from airflow_provider_smartlyq.health import (
     HealthReport,
@@ -122,7 +122,9 @@ class SmartlyQHealthSensor(AccountSelectionMixin, BaseSensorOperator):
         selector = self.build_selector()  # bad input fails before anything is sent
         try:
             answer = self.hook.get_accounts_health()
-        except TRANSIENT_ERRORS as exc:
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
             self.log.warning(
                 "SmartlyQ unavailable while checking account health (%s); checking again later", exc
             )

@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from airflow_provider_smartlyq._waiting import next_delay, validate_poll_interval
+from airflow_provider_smartlyq.classify import is_permanent
 from airflow_provider_smartlyq.exceptions import (
-    SmartlyQAuthError,
-    SmartlyQConfigurationError,
     SmartlyQError,
     SmartlyQValidationError,
     SmartlyQWatcherStoppedError,
@@ -53,13 +52,11 @@ def _utcnow_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _is_permanent(exc: BaseException) -> bool:
-    """Return whether retrying cannot help: the key or the connection must be fixed first."""
-    if isinstance(exc, (SmartlyQAuthError, SmartlyQConfigurationError)):
-        return True
+def _is_outage(exc: BaseException) -> bool:
+    """Return whether ``exc`` is SmartlyQ or the setup failing (counted, backed off), not a bug."""
     from airflow.sdk.exceptions import AirflowNotFoundException  # the connection does not exist
 
-    return isinstance(exc, AirflowNotFoundException)
+    return isinstance(exc, (SmartlyQError, AirflowNotFoundException, OSError, asyncio.TimeoutError))
 
 
 def _backoff(poll_interval: float, failures: int, exc: BaseException) -> float:
@@ -95,8 +92,9 @@ class AccountHealthEventTrigger(BaseEventTrigger):
         interval share one poll.
     :param fire_on_start: On the watcher's first poll, fire for accounts already unhealthy or
         expiring; ``False`` only records them as the baseline.
-    :param max_consecutive_failures: Permanent errors (401/403, unusable connection) in a row
-        after which the watcher stops with an error. Transient errors never stop it.
+    :param max_consecutive_failures: Permanent errors (401/403, 404, 422, an unusable connection:
+        see :func:`airflow_provider_smartlyq.classify.classify_error`) in a row after which the
+        watcher stops with an error. Transient errors (no answer, 429, 5xx) never stop it.
     """
 
     def __init__(
@@ -188,9 +186,11 @@ class AccountHealthEventTrigger(BaseEventTrigger):
                 try:
                     health = await hook.aget_accounts_health()
                 except Exception as exc:
-                    permanent = _is_permanent(exc)
-                    if not (permanent or isinstance(exc, (SmartlyQError, OSError, asyncio.TimeoutError))):
+                    if not _is_outage(exc):
                         raise  # a bug, not an outage: let the triggerer report it
+                    # The provider-wide rule: 401/403, 404 (NOT_ENABLED too), 422 and an unusable
+                    # connection are permanent and count towards max_consecutive_failures.
+                    permanent = is_permanent(exc)
                     failures += 1
                     delay = _backoff(interval, failures, exc)
                     log.warning(
