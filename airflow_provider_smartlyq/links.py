@@ -6,13 +6,20 @@ from typing import TYPE_CHECKING, ClassVar
 
 from airflow.sdk import BaseOperatorLink
 
+from airflow_provider_smartlyq.validation import server_url
+
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
     from airflow.sdk.types import TaskInstanceKey
 
 
 class _XComLink(BaseOperatorLink):
-    """Link to a URL the task pushed to XCom under :attr:`xcom_key` (empty until it has)."""
+    """
+    Link to a URL the task pushed to XCom under :attr:`xcom_key` (empty until it has).
+
+    Only an absolute http(s) URL becomes the button's ``href``: XCom can be written by other
+    tasks and the API, and a ``javascript:`` URL there must not become a clickable link.
+    """
 
     name: ClassVar[str]
     xcom_key: ClassVar[str]
@@ -21,7 +28,7 @@ class _XComLink(BaseOperatorLink):
         from airflow.sdk.execution_time.xcom import XCom
 
         value = XCom.get_value(key=self.xcom_key, ti_key=ti_key)
-        return value if isinstance(value, str) else ""
+        return server_url(value) or ""
 
 
 class SmartlyQConnectLink(_XComLink):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
@@ -57,6 +57,16 @@ class AccountSelector:
     platforms: tuple[str, ...] | None = None
     account_name_pattern: str | None = None
     all_accounts: bool = False
+    # Set views of the tuples for membership tests: matches() runs once per account on every
+    # health evaluation, so a tuple scan made 5,000 ids cost O(ids x accounts) per poll.
+    _id_set: frozenset[int] | None = field(default=None, init=False, repr=False, compare=False)
+    _platform_set: frozenset[str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.account_ids is not None:
+            object.__setattr__(self, "_id_set", frozenset(self.account_ids))
+        if self.platforms is not None:
+            object.__setattr__(self, "_platform_set", frozenset(self.platforms))
 
     @classmethod
     def build(
@@ -120,7 +130,7 @@ class AccountSelector:
         """Return a short human description, for logs and error messages."""
         parts = []
         if self.account_ids is not None:
-            parts.append(f"ids {', '.join(map(str, self.account_ids))}")
+            parts.append(f"ids {_listed(self.account_ids)}")
         if self.platforms is not None:
             parts.append(f"platforms {', '.join(self.platforms)}")
         if self.account_name_pattern is not None:
@@ -129,9 +139,10 @@ class AccountSelector:
 
     def matches(self, account: Mapping[str, Any]) -> bool:
         """Return whether one account (from the account list or the health list) is selected."""
-        if self.account_ids is not None and account_id_of(account) not in self.account_ids:
+        if self._id_set is not None and account_id_of(account) not in self._id_set:
             return False
-        if self.platforms is not None and str(account.get("platform", "")).lower() not in self.platforms:
+        platforms = self._platform_set
+        if platforms is not None and str(account.get("platform", "")).lower() not in platforms:
             return False
         if self.account_name_pattern is not None:
             name = str(account.get("name") or account.get("account_name") or "")
@@ -152,8 +163,7 @@ class AccountSelector:
             missing = [i for i in self.account_ids if i not in known]
             if missing:
                 raise SmartlyQValidationError.local(
-                    f"account ids not found: {', '.join(map(str, missing))} "
-                    "(check the ids and the connection's profile)"
+                    f"account ids not found: {_listed(missing)} (check the ids and the connection's profile)"
                 )
         chosen = [dict(account) for account in accounts if self.matches(account)]
         if not chosen:
@@ -161,6 +171,13 @@ class AccountSelector:
                 f"no account matches the selection ({self.describe()}) among {len(accounts)} accounts"
             )
         return chosen
+
+
+def _listed(ids: Iterable[int], shown: int = 20) -> str:
+    """Return ids for a message: the first ``shown``, then a count (20,000 ids must not flood a log)."""
+    ids = list(ids)
+    text = ", ".join(map(str, ids[:shown]))
+    return text if len(ids) <= shown else f"{text} and {len(ids) - shown} more"
 
 
 def account_id_of(account: Mapping[str, Any]) -> int | None:

@@ -8,9 +8,10 @@ Nothing here does I/O or imports more than the standard library and the provider
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
 
@@ -52,6 +53,12 @@ CREDENTIAL_PLATFORMS: frozenset[str] = frozenset({"bluesky", "telegram", "whatsa
 
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _ASCII_DIGITS = re.compile(r"[0-9]+")
+#: A URL as it travels: visible ASCII only. CR/LF, blanks and control characters are refused,
+#: not cleaned: ``urlsplit`` silently drops some of them, so a cleaned copy would pass the check
+#: while the original (header or redirect injection material) was sent.
+_URL_CHARACTERS = re.compile(r"[\x21-\x7e]+")
+#: Longest URL accepted; browsers and servers commonly stop at about 2,000 characters.
+MAX_URL_LENGTH = 2048
 
 
 def normalize_platform(platform: object) -> str:
@@ -85,12 +92,11 @@ def normalize_platforms(platforms: str | Iterable[str] | None) -> list[str] | No
         raise SmartlyQValidationError.local(
             f"platforms must be a platform name or a list of names, got {_clip(platforms)!r}"
         )
-    result: list[str] = []
+    # dict keys: de-duplicated in first-seen order in linear time (a list's `in` is quadratic).
+    result: dict[str, None] = {}
     for platform in platforms:
-        name = normalize_platform(platform)
-        if name not in result:
-            result.append(name)
-    return result
+        result.setdefault(normalize_platform(platform))
+    return list(result)
 
 
 def validate_account_id(account_id: object, *, name: str = "account_id") -> int:
@@ -121,30 +127,69 @@ def validate_account_ids(account_ids: object, *, name: str = "account_ids") -> l
         account_ids = [account_ids]
     if not isinstance(account_ids, Iterable):
         raise SmartlyQValidationError.local(f"{name} must be an integer or a list of integers")
-    result: list[int] = []
+    # dict keys: de-duplicated in first-seen order in linear time; 20,000 ids through a list's
+    # `in` took seconds, on the triggerer's event loop when a trigger rebuilt its selector.
+    result: dict[int, None] = {}
     for item in account_ids:
-        value = validate_account_id(item, name=name)
-        if value not in result:
-            result.append(value)
-    return result
+        result.setdefault(validate_account_id(item, name=name))
+    return list(result)
 
 
 def validate_return_url(return_url: object) -> str | None:
     """
-    Return ``return_url`` when it is an absolute http(s) URL, ``None`` when not given.
+    Return ``return_url`` when it is an absolute ``https`` URL, ``None`` when not given.
+
+    Plain ``http`` is accepted only for loopback hosts (local development). Surrounding blanks
+    are stripped; blanks, line breaks or control characters inside are refused, and the
+    checked string is exactly the one returned (and sent).
 
     :raises SmartlyQValidationError: any other value.
     """
     if return_url is None:
         return None
-    if isinstance(return_url, str):
-        parts = urlsplit(return_url.strip())
-        if parts.scheme in ("http", "https") and parts.netloc:
-            return return_url.strip()
+    url = return_url.strip() if isinstance(return_url, str) else None
+    parts = _http_url_parts(url)
+    if parts is not None and (parts.scheme == "https" or is_loopback_host(parts.hostname or "")):
+        return url
     raise SmartlyQValidationError.local(
-        f"return_url must be an absolute http(s) URL such as https://yourapp.com/connected, "
-        f"got {_clip(return_url)!r}"
+        "return_url must be an absolute https URL such as https://yourapp.com/connected (plain http "
+        f"only for localhost), without blanks or control characters; got {_clip(return_url)!r}"
     )
+
+
+def server_url(value: object) -> str | None:
+    """
+    Return ``value`` when it is an absolute http(s) URL fit for a browser, else ``None``.
+
+    For links SmartlyQ answers (``connect_url``, ``reconnect_url``): they go to XCom and into
+    the task's extra-link ``href``, so a ``javascript:`` or ``data:`` URL, or one carrying line
+    breaks, must never pass.
+    """
+    url = value if isinstance(value, str) else None
+    return url if _http_url_parts(url) is not None else None
+
+
+def is_loopback_host(hostname: str) -> bool:
+    """Return whether ``hostname`` is ``localhost`` or a loopback IP address (brackets allowed)."""
+    if hostname.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _http_url_parts(url: str | None) -> SplitResult | None:
+    if url is None or len(url) > MAX_URL_LENGTH or not _URL_CHARACTERS.fullmatch(url):
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return parts
 
 
 def validate_state_token(state_token: object) -> str:

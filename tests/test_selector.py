@@ -233,3 +233,49 @@ def test_building_a_bad_selector_sends_nothing(smartlyq_conn):
             AccountSelector.build(**bad)
 
     assert smartlyq_conn.client.requests() == []
+
+
+# -- security review, finding 6: selectors scale linearly -----------------------------------------
+
+
+class CountingInt(int):
+    """An id that counts how often it is compared; validation keeps int subclasses as given."""
+
+    comparisons = 0
+
+    def __eq__(self, other: object) -> bool:
+        type(self).comparisons += 1
+        return int.__eq__(self, other)
+
+    __hash__ = int.__hash__
+
+
+def test_selector_build_and_match_compare_ids_a_linear_number_of_times():
+    # Counts comparisons instead of timing them: a quadratic build (list `in` while
+    # de-duplicating) made 20,000 ids take ~3.5 s on the triggerer's loop, and a tuple scan per
+    # account made each health evaluation of 5,000 ids cost O(ids x accounts).
+    # The speed itself is measured in benchmarks/bench_selector.py.
+    n = 5000
+    ids = [CountingInt(i) for i in range(1, n + 1)]
+    CountingInt.comparisons = 0
+    selector = AccountSelector.build(account_ids=ids)
+    assert len(selector.account_ids) == n
+    assert CountingInt.comparisons <= 2 * n  # quadratic: ~n*n/2 = 12.5 million
+
+    rows = [{"id": i, "platform": "facebook", "account_name": f"a{i}"} for i in range(1, n + 1)]
+    CountingInt.comparisons = 0
+    assert len(selector.select(rows)) == n
+    assert CountingInt.comparisons <= 4 * n  # quadratic: ~n*n/2
+
+
+def test_duplicate_ids_keep_first_seen_order():
+    assert AccountSelector.build(account_ids=[3, 1, 3, 2, 1]).account_ids == (3, 1, 2)
+    assert AccountSelector.build(platforms=["x", "facebook", "twitter"]).platforms == ("twitter", "facebook")
+
+
+def test_a_huge_selection_is_described_briefly():
+    selector = AccountSelector.build(account_ids=list(range(1, 20_001)))
+    assert selector.describe() == "ids " + ", ".join(map(str, range(1, 21))) + " and 19980 more"
+    with pytest.raises(SmartlyQValidationError, match="and 19979 more") as raised:
+        selector.select([{"id": 1, "platform": "facebook"}])
+    assert len(str(raised.value)) < 500

@@ -194,3 +194,42 @@ def test_bad_input_to_the_hook_sends_nothing(hook, smartlyq_conn, call):
     assert_local(info.value)
     assert smartlyq_conn.client.requests() == []
     assert smartlyq_conn.client.writes() == []
+
+
+# -- security review, finding 7: return_url is checked exactly as sent ----------------------------
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "https://app.example.com/cb\r\nSet-Cookie: x=1",  # urlsplit dropped the CR/LF; the original was sent
+        "https://app.example.com/c\nb",
+        "https://app.example.com/c\tb",
+        "https://app.example.com/a b",
+        "https://app.example.com/\x00",
+        "https://app.example.com/\x7f",
+        "https://app.exämple.com/",
+        "http://app.example.com/connected",  # plain http to a public host
+        "http://10.0.0.5/connected",
+        "https://app.example.com:notaport/",
+        "https://app.example.com/" + "a" * 2100,
+    ],
+)
+def test_return_url_with_crlf_or_plain_http_to_a_public_host_is_refused(bad):
+    with pytest.raises(SmartlyQValidationError, match="return_url must be an absolute https"):
+        validate_return_url(bad)
+
+
+@pytest.mark.parametrize(
+    "good", ["http://127.0.0.1:5000/cb", "http://[::1]/cb", "http://LOCALHOST/cb", "HTTPS://App.Example/x"]
+)
+def test_return_url_plain_http_is_kept_for_loopback(good):
+    assert validate_return_url(good) == good
+
+
+def test_return_url_with_crlf_sends_nothing(hook, smartlyq_conn):
+    with pytest.raises(SmartlyQValidationError):
+        hook.create_connect_link("facebook", "https://app.example.com/cb\r\nX-Injected: 1")
+    with pytest.raises(SmartlyQValidationError):
+        hook.create_connect_link("facebook", "http://app.example.com/cb")
+    assert smartlyq_conn.client.requests() == []

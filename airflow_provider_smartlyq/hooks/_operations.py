@@ -17,6 +17,7 @@ from airflow_provider_smartlyq.hooks._protocol import ApiRequest, ApiResult
 from airflow_provider_smartlyq.validation import (
     CREDENTIAL_PLATFORMS,
     normalize_platform,
+    server_url,
     validate_account_id,
     validate_return_url,
     validate_state_token,
@@ -78,6 +79,7 @@ def create_connect_link(
     def shape(result: ApiResult) -> dict[str, Any]:
         data = dict(_expect_dict(result, request))
         if "connect_url" in data:
+            data["connect_url"] = _link(result, request, data["connect_url"], "connect_url")
             data["state_token"] = state_token_from_url(data["connect_url"])
         return data  # credential platforms answer {platform, account}: returned as they come
 
@@ -147,19 +149,26 @@ def get_reconnect_url(account_id: int) -> Operation:
     request = ApiRequest.build("GET", f"/social/accounts/{account}/reconnect-url")
 
     def shape(result: ApiResult) -> str:
-        url = _expect_dict(result, request).get("reconnect_url")
-        if not isinstance(url, str) or not url:
-            raise SmartlyQServerError(
-                200,
-                "INVALID_RESPONSE",
-                "the answer has no reconnect_url",
-                request_id=result.request_id,
-                method=request.method,
-                path=request.log_path,
-            )
-        return url
+        return _link(result, request, _expect_dict(result, request).get("reconnect_url"), "reconnect_url")
 
     return Operation(request, shape)
+
+
+def _link(result: ApiResult, request: ApiRequest, value: object, name: str) -> str:
+    """Return a link SmartlyQ answered when it is an http(s) URL; it goes to XCom and an href."""
+    url = server_url(value)
+    if url is None:
+        # The value is not quoted: it is a secret-bearing link, or whatever a broken or hostile
+        # server sent in its place (javascript:, data:, line breaks).
+        raise SmartlyQServerError(
+            200,
+            "INVALID_RESPONSE",
+            f"the answer has no {name} (or none that is an absolute http(s) URL)",
+            request_id=result.request_id,
+            method=request.method,
+            path=request.log_path,
+        )
+    return url
 
 
 def set_paused(account_id: int, paused: bool, *, idempotency_key: str | None = None) -> Operation:

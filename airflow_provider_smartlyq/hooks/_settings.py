@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_smartlyq import __version__
 from airflow_provider_smartlyq.exceptions import SmartlyQConfigurationError
+from airflow_provider_smartlyq.validation import is_loopback_host
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -168,11 +169,11 @@ def base_url_from(host: str | None, port: int | None = None, *, conn_id: str = "
         raw = f"[{raw}]"
     if "://" not in raw:
         hostname = urlsplit(f"//{raw}").hostname or ""
-        raw = f"{'http' if _is_loopback(hostname) else 'https'}://{raw}"
+        raw = f"{'http' if is_loopback_host(hostname) else 'https'}://{raw}"
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SmartlyQConfigurationError(f"Connection {conn_id!r}: host {host!r} is not a usable base URL")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise SmartlyQConfigurationError(
             f"Connection {conn_id!r}: refusing plain http to {parts.hostname}; the API key would travel "
             "unencrypted. Use https (plain http is allowed only for loopback hosts such as the emulator)."
@@ -184,15 +185,6 @@ def base_url_from(host: str | None, port: int | None = None, *, conn_id: str = "
     if not path.endswith("/v1"):
         path = f"{path}/v1"
     return urlunsplit((parts.scheme, netloc, path, "", ""))
-
-
-def _is_loopback(hostname: str) -> bool:
-    if hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(hostname.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _is_ipv6(text: str) -> bool:

@@ -179,7 +179,7 @@ class SmartlyQHook(BaseHook):
         Request a single-use OAuth connect link (``POST /social/connect/{platform}``).
 
         :param platform: Platform name, any case; ``x`` means ``twitter``, ``google_business`` ``gmb``.
-        :param return_url: Absolute http(s) URL the user's browser returns to after consent.
+        :param return_url: Absolute https URL (http only for localhost) the browser returns to.
         :param credentials: For credential platforms only (bluesky: ``identifier`` and
             ``app_password``; telegram: ``bot_token`` and ``chat``; whatsapp: its phone number id
             and token): sent in the body, and the account connects at once.

@@ -57,7 +57,7 @@ class SmartlyQConnectAccountOperator(BaseOperator):
 
     :param platform: Platform to connect (``facebook``, ``instagram``, ``x``/``twitter``, ...).
         Templated.
-    :param return_url: Absolute http(s) URL the user's browser returns to after consent. Templated.
+    :param return_url: Absolute https URL (http only for localhost) the browser returns to. Templated.
     :param wait_for_completion: Wait for the user; ``False`` returns
         ``{platform, connect_url, state_token, expires_at}`` at once.
     :param deferrable: Wait in the triggerer. Default: ``[operators] default_deferrable``.
