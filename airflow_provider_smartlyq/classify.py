@@ -15,8 +15,7 @@ from __future__ import annotations
 import asyncio
 import enum
 
-from airflow.sdk.exceptions import AirflowNotFoundException
-
+from airflow_provider_smartlyq._compat import AirflowNotFoundException
 from airflow_provider_smartlyq.exceptions import (
     SmartlyQAPIError,
     SmartlyQConfigurationError,

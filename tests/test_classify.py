@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from airflow.sdk.exceptions import AirflowNotFoundException
 
+from airflow_provider_smartlyq._compat import AirflowNotFoundException
 from airflow_provider_smartlyq.classify import (
     ErrorKind,
     classify_error,

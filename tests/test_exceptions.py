@@ -5,9 +5,9 @@ from __future__ import annotations
 import pickle
 
 import pytest
-from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_smartlyq import exceptions as exc_module
+from airflow_provider_smartlyq._compat import AirflowException
 from airflow_provider_smartlyq.exceptions import (
     SmartlyQAPIError,
     SmartlyQAuthError,

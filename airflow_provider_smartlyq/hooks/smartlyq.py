@@ -81,7 +81,7 @@ class SmartlyQHook(BaseHook):
     def _transport(self) -> SyncTransport:
         if self._sync is None:
             settings = self._settings_from(self.get_connection(self.smartlyq_conn_id))
-            from airflow.sdk.log import mask_secret
+            from airflow_provider_smartlyq._compat import mask_secret
 
             mask_secret(settings.api_key)  # Airflow masks passwords too; this covers custom backends
             self._sync = SyncTransport(settings, self._policy(settings), self.log)
@@ -90,7 +90,7 @@ class SmartlyQHook(BaseHook):
     async def _atransport(self) -> AsyncTransport:
         if self._async is None:
             settings = self._settings_from(await self.aget_connection(self.smartlyq_conn_id))
-            from airflow.sdk.log import amask_secret
+            from airflow_provider_smartlyq._compat import amask_secret
 
             await amask_secret(settings.api_key)  # the sync twin would block the triggerer's loop
             self._async = AsyncTransport(settings, self._policy(settings), self.log)

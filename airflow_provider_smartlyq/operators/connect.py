@@ -12,8 +12,9 @@ import hashlib
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import BaseOperator
 
+from airflow_provider_smartlyq._compat import conf
 from airflow_provider_smartlyq._waiting import short_token, validate_poll_interval, validate_timeout
 from airflow_provider_smartlyq.connect_status import (
     RERUN_CREATE,

@@ -15,8 +15,9 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import BaseOperator
 
+from airflow_provider_smartlyq._compat import conf
 from airflow_provider_smartlyq._waiting import validate_poll_interval, validate_timeout
 from airflow_provider_smartlyq.exceptions import (
     SmartlyQDuplicateContentError,

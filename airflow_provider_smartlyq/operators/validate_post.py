@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_smartlyq._compat import AirflowFailException
 from airflow_provider_smartlyq.operators._selection import (
     SELECTION_TEMPLATE_FIELDS,
     AccountSelectionMixin,

@@ -10,9 +10,9 @@ import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowSensorTimeout
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_smartlyq._compat import AirflowSensorTimeout, conf
 from airflow_provider_smartlyq._waiting import short_token
 from airflow_provider_smartlyq.connect_status import (
     RERUN_UPSTREAM,

@@ -10,9 +10,9 @@ import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_smartlyq._compat import AirflowFailException, AirflowSensorTimeout, conf
 from airflow_provider_smartlyq._waiting import deferral_timeout, is_transient
 from airflow_provider_smartlyq.exceptions import SmartlyQError
 from airflow_provider_smartlyq.health import (

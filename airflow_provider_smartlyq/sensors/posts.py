@@ -10,9 +10,9 @@ import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowSensorTimeout
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_smartlyq._compat import AirflowSensorTimeout, conf
 from airflow_provider_smartlyq.links import SmartlyQPostLink
 from airflow_provider_smartlyq.operators._selection import is_templated
 from airflow_provider_smartlyq.post_status import (

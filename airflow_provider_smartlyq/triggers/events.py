@@ -54,7 +54,7 @@ def _utcnow_iso() -> str:
 
 def _is_outage(exc: BaseException) -> bool:
     """Return whether ``exc`` is SmartlyQ or the setup failing (counted, backed off), not a bug."""
-    from airflow.sdk.exceptions import AirflowNotFoundException  # the connection does not exist
+    from airflow_provider_smartlyq._compat import AirflowNotFoundException  # no such connection
 
     return isinstance(exc, (SmartlyQError, AirflowNotFoundException, OSError, asyncio.TimeoutError))
 

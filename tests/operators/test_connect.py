@@ -7,8 +7,8 @@ import json
 import time
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
+from airflow_provider_smartlyq._compat import TaskDeferred
 from airflow_provider_smartlyq.exceptions import SmartlyQError, SmartlyQValidationError
 from airflow_provider_smartlyq.links import SmartlyQConnectLink
 from airflow_provider_smartlyq.operators.smartlyq import SmartlyQConnectAccountOperator

@@ -8,9 +8,9 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from airflow_provider_smartlyq import post_status
+from airflow_provider_smartlyq._compat import AirflowFailException, TaskDeferred
 from airflow_provider_smartlyq.exceptions import (
     SmartlyQDuplicateContentError,
     SmartlyQIdempotencyConflictError,

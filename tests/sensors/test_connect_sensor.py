@@ -8,8 +8,8 @@ import threading
 import time
 
 import pytest
-from airflow.sdk.exceptions import AirflowRescheduleException, TaskDeferred
 
+from airflow_provider_smartlyq._compat import AirflowRescheduleException, TaskDeferred
 from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
 from airflow_provider_smartlyq.sensors.smartlyq import SmartlyQConnectCompletedSensor
 

@@ -17,12 +17,12 @@ import threading
 import time
 
 import pytest
-from airflow.sdk.exceptions import (
+
+from airflow_provider_smartlyq._compat import (
     AirflowFailException,
     AirflowRescheduleException,
     TaskDeferred,
 )
-
 from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
 from airflow_provider_smartlyq.sensors.smartlyq import SmartlyQHealthSensor
 

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 from airflow.sdk import PokeReturnValue
-from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 
+from airflow_provider_smartlyq._compat import AirflowSensorTimeout, TaskDeferred
 from airflow_provider_smartlyq.exceptions import (
     SmartlyQNotFoundError,
     SmartlyQPublishError,
@@ -128,7 +128,7 @@ def test_literal_bad_post_id_fails_at_parse_time():
 
 def test_soft_fail_skips_a_post_already_failed_when_deferrable(hook, fast):
     # The check made before deferring decides here; soft_fail applies as after a trigger event.
-    from airflow.sdk.exceptions import AirflowSkipException
+    from airflow_provider_smartlyq._compat import AirflowSkipException
 
     fast.client.update_posts_settings(fail_platforms=["facebook"])
     post = hook.create_post("Doomed", [101])

@@ -7,8 +7,8 @@ import json
 import time
 
 import pytest
-from airflow.sdk._shared.module_loading import import_string
 
+from airflow_provider_smartlyq._compat import import_string
 from airflow_provider_smartlyq.hooks._transport import POOL
 from airflow_provider_smartlyq.triggers.smartlyq import AccountHealthTrigger
 

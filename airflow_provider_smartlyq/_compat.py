@@ -1,0 +1,151 @@
+"""
+The one home of Airflow names that moved or appeared between Airflow 3.1, 3.2 and 3.3.
+
+Every other module imports these names from here, never from ``airflow.sdk...`` directly, so
+that supporting another Airflow release means changing this file only. Where a name exists in
+``airflow.sdk`` it is taken from there (the public, forward-compatible home); the fallbacks are
+where Airflow 3.1 (and for ``amask_secret`` 3.2) keep it. Which feature needs which release is
+listed in ``docs/versions.md``.
+
+Import cost matters: operator and sensor modules import this at DAG-parse time, so only names a
+DAG file already pays for (``airflow.sdk``'s configuration and exceptions) are imported at the
+top; everything else is imported inside the function that needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    # Type checkers see the newest layout (the dev venv runs the newest Airflow).
+    from airflow.sdk import conf
+    from airflow.sdk.exceptions import (
+        AirflowException,
+        AirflowFailException,
+        AirflowNotFoundException,
+        AirflowRescheduleException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+        TaskDeferred,
+    )
+else:
+    try:  # Airflow 3.2+
+        from airflow.sdk import conf
+    except ImportError:  # Airflow 3.1: the task SDK has no conf of its own yet
+        from airflow.configuration import conf
+
+    try:  # Airflow 3.2+: the task SDK owns the exceptions a task raises
+        from airflow.sdk.exceptions import (
+            AirflowException,
+            AirflowFailException,
+            AirflowNotFoundException,
+            AirflowRescheduleException,
+            AirflowSensorTimeout,
+            AirflowSkipException,
+            TaskDeferred,
+        )
+    except ImportError:  # Airflow 3.1: they live in airflow.exceptions (the task runner catches these)
+        from airflow.exceptions import (
+            AirflowException,
+            AirflowFailException,
+            AirflowNotFoundException,
+            AirflowRescheduleException,
+            AirflowSensorTimeout,
+            AirflowSkipException,
+            TaskDeferred,
+        )
+
+__all__ = [
+    "AirflowException",
+    "AirflowFailException",
+    "AirflowNotFoundException",
+    "AirflowRescheduleException",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
+    "TaskDeferred",
+    "airflow_version",
+    "amask_secret",
+    "conf",
+    "has_asset_state_store",
+    "has_shared_streams",
+    "import_string",
+    "mask_secret",
+]
+
+
+def airflow_version() -> str:
+    """Return the running Airflow's version string (for messages that explain a fallback)."""
+    import airflow
+
+    return str(getattr(airflow, "__version__", "unknown"))
+
+
+def mask_secret(secret: str, name: str | None = None) -> None:
+    """Mask ``secret`` in this process's logs and, inside a task, in the supervisor's (all versions)."""
+    from airflow.sdk.log import mask_secret as _mask_secret
+
+    _mask_secret(secret, name)
+
+
+async def amask_secret(secret: str, name: str | None = None) -> None:
+    """
+    Mask ``secret`` from a coroutine (a trigger) without blocking the event loop.
+
+    Airflow 3.3 has ``airflow.sdk.log.amask_secret``. Airflow 3.1 and 3.2 do not, and their
+    synchronous ``mask_secret`` cannot tell the triggerer's supervisor from its event loop (3.1
+    drops the message, 3.2 may refuse), so the same two steps are done here: mask locally, then
+    send the supervisor the same ``MaskSecret`` message with the asynchronous ``asend``.
+    """
+    try:
+        from airflow.sdk.log import amask_secret as _amask_secret
+    except ImportError:
+        pass
+    else:
+        await _amask_secret(secret, name)
+        return
+
+    from airflow.sdk._shared.secrets_masker import _secrets_masker
+
+    _secrets_masker().add_mask(secret, name)
+    try:
+        from airflow.sdk.execution_time import task_runner
+        from airflow.sdk.execution_time.comms import MaskSecret
+    except ImportError:  # pragma: no cover - both exist on every supported Airflow
+        return
+    comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+    asend = getattr(comms, "asend", None)
+    if asend is None:  # not inside a task or triggerer (a test, a script): the local mask is all
+        return
+    try:
+        await asend(MaskSecret(value=secret, name=name))
+    except Exception:  # as Airflow's own mask_secret: masking must never fail the caller
+        return
+
+
+def has_shared_streams() -> bool:
+    """
+    Return whether the triggerer can share one stream among event triggers (Airflow 3.3+).
+
+    Without it, each event trigger's ``run()`` polls on its own.
+    """
+    return importlib.util.find_spec("airflow.triggers.shared_stream") is not None
+
+
+def has_asset_state_store() -> bool:
+    """
+    Return whether the triggerer hands event triggers an asset state store (Airflow 3.3+).
+
+    Without it, what a watcher remembers lives in the triggerer's memory only.
+    """
+    return importlib.util.find_spec("airflow.models.asset_state_store") is not None
+
+
+def import_string(dotted_path: str) -> Any:
+    """Import ``module.attribute`` as the triggerer does with a serialized classpath."""
+    try:  # Airflow 3.2+
+        module = importlib.import_module("airflow.sdk._shared.module_loading")
+    except ImportError:  # Airflow 3.1
+        module = importlib.import_module("airflow.utils.module_loading")
+    return module.import_string(dotted_path)
