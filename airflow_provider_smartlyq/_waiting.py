@@ -8,6 +8,7 @@ deferrable, poke and reschedule paths classify errors and pace themselves the sa
 from __future__ import annotations
 
 import math
+import random
 from datetime import timedelta
 
 # A wait survives what classify.py calls transient (no answer, 429, 5xx) and polls again;
@@ -23,6 +24,17 @@ DEFERRAL_GRACE = 60
 #: Characters of a state token shown in logs and reprs: enough to tell two links apart, far too
 #: few to use the link (whoever holds the whole token can connect an account to the workspace).
 TOKEN_PREFIX_LENGTH = 6
+
+
+#: Largest share of a wait added at random: waits that started together (a DAG run's tasks,
+#: the triggers of a restarted triggerer, everyone who got the same ``Retry-After``) drift
+#: apart instead of asking again in the same instant.
+JITTER = 0.1
+
+
+def jittered(seconds: float, spread: float = JITTER) -> float:
+    """Return ``seconds`` plus up to ``spread`` of it at random (never less than asked)."""
+    return seconds + random.uniform(0.0, max(0.0, seconds) * spread)
 
 
 def short_token(state_token: object) -> str:

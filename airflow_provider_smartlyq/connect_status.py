@@ -8,6 +8,7 @@ on the final event, so a link ends the same way whichever of them watched it.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow_provider_smartlyq._waiting import deferral_timeout, is_transient, redact_token, short_token
@@ -39,6 +40,25 @@ def event_for_status(answer: Mapping[str, Any]) -> dict[str, Any] | None:
     if status == "expired":
         return {"status": "expired"}
     return None
+
+
+#: Seconds past a link's ``expires_at`` before a wait calls it expired without asking: covers
+#: a clock a little ahead of SmartlyQ's, so an approval in the link's last second still counts.
+EXPIRY_GRACE = 5.0
+
+
+def expires_at_of(answer: Mapping[str, Any]) -> float | None:
+    """Return a connect answer's ``expires_at`` as unix seconds, ``None`` when absent or unreadable."""
+    value = answer.get("expires_at")
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:  # SmartlyQ's timestamps are UTC
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.timestamp()
 
 
 def normalize_account(account: object) -> dict[str, Any]:

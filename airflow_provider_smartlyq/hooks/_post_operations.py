@@ -214,6 +214,36 @@ def get_post(post_id: object) -> Operation:
     return Operation(request, lambda result: dict(_expect_dict(result, request)))
 
 
+#: Largest page the posts list serves (``per_page`` maximum).
+MAX_PER_PAGE = 100
+
+
+def list_posts(
+    page: object = 1, per_page: object = MAX_PER_PAGE, status: str | None = None, platform: str | None = None
+) -> Operation:
+    """One page of ``GET /social/posts`` (newest first), shaped ``{"posts": [...], "pagination": {...}}``."""
+    for name, value, ceiling in (("page", page, None), ("per_page", per_page, MAX_PER_PAGE)):
+        too_big = ceiling is not None and isinstance(value, int) and value > ceiling
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1 or too_big:
+            limit = f" and <= {ceiling}" if ceiling else ""
+            raise SmartlyQValidationError.local(f"{name} must be an integer >= 1{limit}, got {value!r}")
+    params: dict[str, Any] = {"page": page, "per_page": per_page}
+    if status:
+        params["status"] = str(status)
+    if platform:
+        params["platform"] = str(platform)
+    request = ApiRequest.build("GET", "/social/posts", params=params)
+
+    def shape(result: ApiResult) -> dict[str, Any]:
+        posts = result.data if isinstance(result.data, list) else []
+        return {
+            "posts": [dict(post) for post in posts if isinstance(post, dict)],
+            "pagination": dict(result.pagination or {}),
+        }
+
+    return Operation(request, shape)
+
+
 def validate_post(
     content: object, platforms: str | Iterable[str], media_urls: str | Iterable[str] | None = None
 ) -> Operation:

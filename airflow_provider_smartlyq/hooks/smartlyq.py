@@ -318,6 +318,40 @@ class SmartlyQHook(BaseHook):
         """Return a post (async)."""
         return await self._arun(post_ops.get_post(post_id))
 
+    def list_posts(
+        self, status: str | None = None, platform: str | None = None, *, max_pages: int | None = None
+    ) -> list[dict[str, Any]]:
+        """
+        Return posts, newest first, every page (or the first ``max_pages``), 100 per request.
+
+        :param status: Only posts with this status (the API filters ``scheduled``,
+            ``published``, ``failed`` and ``external``).
+        :param platform: Only posts to this platform.
+        """
+        posts: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            answer = self._run(post_ops.list_posts(page, post_ops.MAX_PER_PAGE, status, platform))
+            posts.extend(answer["posts"])
+            pages = int(answer["pagination"].get("pages") or 1)
+            if not answer["posts"] or page >= pages or (max_pages is not None and page >= max_pages):
+                return posts
+            page += 1
+
+    async def alist_posts_page(
+        self,
+        page: int = 1,
+        per_page: int = post_ops.MAX_PER_PAGE,
+        status: str | None = None,
+        platform: str | None = None,
+    ) -> dict[str, Any]:
+        """
+        Return one page of posts, newest first (async).
+
+        :return: ``{"posts": [...], "pagination": {page, per_page, total, pages}}``.
+        """
+        return await self._arun(post_ops.list_posts(page, per_page, status, platform))
+
     def validate_post(
         self,
         content: str,

@@ -1,23 +1,28 @@
 """
 Polling machinery shared by SmartlyQ's triggers.
 
-A subclass says what one poll is (:meth:`SmartlyQPollingTrigger.poll`) and which kwargs
-rebuild it; the base keeps the rules every wait must follow:
+A subclass says what it waits for (:meth:`SmartlyQPollingTrigger.wait_item`), which shared poll
+asks SmartlyQ for it (:attr:`SmartlyQPollingTrigger.shared_poll`, see
+:mod:`airflow_provider_smartlyq.triggers._shared_polls`), how to judge one answer
+(:meth:`SmartlyQPollingTrigger.judge`) and which kwargs rebuild it; the base keeps the rules
+every wait must follow:
 
 * an absolute wall-clock deadline (``end_time``, unix seconds) stored in the kwargs, so a
   trigger rebuilt after a triggerer restart keeps the original deadline;
 * transient errors (no answer, 429, 5xx, see :mod:`airflow_provider_smartlyq._waiting`) never
-  end the wait, however long they last: they are logged and the next poll comes on schedule;
+  end the wait, however long they last: they are logged and the next answer comes on schedule;
   permanent ones (401/403, 404, 422, a bad connection) end it with an ``error`` event;
-* a sleep on every path that loops, so an error can never make the trigger spin;
+* every loop path waits for the shared poller's next round, and the poller sleeps between
+  rounds, so an error can never make the trigger spin; the wait never runs past the deadline;
+* only GET requests, made by the shared poller on behalf of every trigger it serves;
 * exactly one event, then return;
-* the hook's share of the event loop's aiohttp session released in ``cleanup()`` and in a
-  ``finally`` (whichever runs first; releasing twice is harmless).
+* the subscription to the shared poll released in ``cleanup()`` and in a ``finally``
+  (whichever runs first; releasing twice is harmless); the last subscriber out stops the
+  poller and releases its hook's share of the event loop's aiohttp session.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -27,9 +32,9 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_smartlyq._waiting import is_transient, next_delay, validate_poll_interval
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Hashable
 
-    from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+    from airflow_provider_smartlyq.triggers._shared_polls import SharedPoll, Subscription
 
 #: Module serialized triggers name; it loads only the module defining the class (see ``_lazy``).
 PUBLIC_MODULE = "airflow_provider_smartlyq.triggers.smartlyq"
@@ -37,7 +42,7 @@ PUBLIC_MODULE = "airflow_provider_smartlyq.triggers.smartlyq"
 
 class SmartlyQPollingTrigger(BaseTrigger):
     """
-    Poll SmartlyQ with GET requests until :meth:`poll` returns an event or the deadline passes.
+    Wait on a shared SmartlyQ poll until :meth:`judge` returns an event or the deadline passes.
 
     :param smartlyq_conn_id: The Airflow connection to use.
     :param poll_interval: Seconds between polls (also after an error).
@@ -47,9 +52,8 @@ class SmartlyQPollingTrigger(BaseTrigger):
 
     #: Seconds to the deadline when the caller passes no ``end_time``.
     default_wait: ClassVar[float] = 20 * 60
-    #: Retries inside one poll. Modest on purpose: a long outage is ridden out by the loop
-    #: (one warning per poll) rather than by one request backing off for minutes.
-    hook_max_retries: ClassVar[int] = 2
+    #: The shared poll that asks SmartlyQ for every trigger of this kind on a connection.
+    shared_poll: ClassVar[type[SharedPoll]]
 
     def __init__(
         self,
@@ -62,7 +66,7 @@ class SmartlyQPollingTrigger(BaseTrigger):
         self.smartlyq_conn_id = smartlyq_conn_id
         self.poll_interval = validate_poll_interval(poll_interval)
         self.end_time = float(end_time) if end_time is not None else time.time() + self.default_wait
-        self._hook: SmartlyQHook | None = None
+        self._subscription: Subscription | None = None
 
     # -- what subclasses provide ----------------------------------------------------------------
 
@@ -70,9 +74,13 @@ class SmartlyQPollingTrigger(BaseTrigger):
     def trigger_kwargs(self) -> dict[str, Any]:
         """Return the subclass's own JSON-plain kwargs (the base adds conn id, interval, deadline)."""
 
+    def wait_item(self) -> Hashable:
+        """Return what this trigger waits for in its shared poll (a post id, a state token)."""
+        return None
+
     @abstractmethod
-    async def poll(self, hook: SmartlyQHook) -> dict[str, Any] | None:
-        """Make one check (GET requests only); return the final event's payload, or ``None`` to wait on."""
+    def judge(self, answer: Any) -> dict[str, Any] | None:
+        """Judge one answer of the shared poll; return the final event's payload, or ``None`` to wait on."""
 
     @abstractmethod
     def describe(self) -> str:
@@ -89,6 +97,14 @@ class SmartlyQPollingTrigger(BaseTrigger):
     async def on_start(self) -> None:
         """Run once before the first poll (e.g. log what is awaited)."""
 
+    def ended_without_request(self, now: float) -> dict[str, Any] | None:
+        """Return a final payload known without asking SmartlyQ (e.g. a link past its expiry)."""
+        return None
+
+    def wait_until(self) -> float:
+        """Return when (unix seconds) to stop waiting for an answer and look again unasked."""
+        return self.end_time
+
     # -- shared machinery -----------------------------------------------------------------------
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -103,59 +119,65 @@ class SmartlyQPollingTrigger(BaseTrigger):
             },
         )
 
-    def get_hook(self) -> SmartlyQHook:
-        """Return the trigger's hook (built on first use; reading the connection waits for a poll)."""
-        if self._hook is None:
-            from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
-
-            self._hook = SmartlyQHook(
-                self.smartlyq_conn_id,
-                max_retries=self.hook_max_retries,
-                retry_max_wait=min(30.0, max(1.0, self.poll_interval)),
-            )
-        return self._hook
-
-    async def release_hook(self) -> None:
-        """Give back the hook's lease on the shared aiohttp session."""
-        hook, self._hook = self._hook, None
-        if hook is not None:
-            await hook.aclose()
+    async def release(self) -> None:
+        """Leave the shared poll (the last trigger out stops it and releases its hook)."""
+        subscription, self._subscription = self._subscription, None
+        if subscription is not None:
+            await subscription.close()
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until an event, the deadline or a permanent error; yield exactly one event."""
+        """Wait for shared answers until an event, the deadline or a permanent error; yield one event."""
         try:
             await self.on_start()
-            hook = self.get_hook()
+            if time.time() < self.end_time:
+                self._subscription = self.shared_poll.join(
+                    self.smartlyq_conn_id,
+                    item=self.wait_item(),
+                    interval=self.poll_interval,
+                    end_time=self.end_time,
+                )
             while True:
-                if time.time() >= self.end_time:
+                now = time.time()
+                if now >= self.end_time or self._subscription is None:
                     self.log.info("Deadline passed while waiting for %s; giving up", self.describe())
                     yield TriggerEvent(self.timeout_event())
                     return
-                delay = self.poll_interval
-                try:
-                    payload = await self.poll(hook)
-                except Exception as exc:  # sorted below: transient waits on, the rest ends the wait
-                    message = self.redact(str(exc) or type(exc).__name__)
-                    if not is_transient(exc):
-                        self.log.error("Stopped waiting for %s: %s", self.describe(), message)
-                        yield TriggerEvent({"status": "error", "message": message})
-                        return
-                    delay = next_delay(self.poll_interval, exc)
-                    self.log.warning(
-                        "SmartlyQ unavailable while waiting for %s (%s); polling again in %.1f s",
-                        self.describe(),
-                        message,
-                        delay,
-                    )
-                    payload = None
+                payload = self.ended_without_request(now)
                 if payload is not None:
                     yield TriggerEvent(payload)
                     return
-                # Never sleep past the deadline: the timeout event is due on time.
-                await asyncio.sleep(max(0.0, min(delay, self.end_time - time.time())))
+                # The wait is the sleep of this loop: the poller answers once per round, and
+                # never later than the deadline does this wait end.
+                outcome = await self._subscription.next(self.wait_until() - now)
+                if outcome is None:
+                    continue
+                # The same error object reaches every subscriber of the round: classify it,
+                # do not re-raise it (each raise would grow its shared traceback).
+                error = outcome.error
+                if error is None:
+                    try:
+                        payload = self.judge(outcome.answer)
+                    except Exception as exc:  # e.g. a selection naming ids that do not exist
+                        error = exc
+                if error is not None:
+                    message = self.redact(str(error) or type(error).__name__)
+                    if not is_transient(error):
+                        self.log.error("Stopped waiting for %s: %s", self.describe(), message)
+                        yield TriggerEvent({"status": "error", "message": message})
+                        return
+                    self.log.warning(
+                        "SmartlyQ unavailable while waiting for %s (%s); polling again in about %.1f s",
+                        self.describe(),
+                        message,
+                        next_delay(self.poll_interval, error),
+                    )
+                    continue
+                if payload is not None:
+                    yield TriggerEvent(payload)
+                    return
         finally:
-            await self.release_hook()
+            await self.release()
 
     async def cleanup(self) -> None:
-        """Release the hook (the triggerer calls this when the trigger is removed)."""
-        await self.release_hook()
+        """Leave the shared poll (the triggerer calls this when the trigger is removed)."""
+        await self.release()

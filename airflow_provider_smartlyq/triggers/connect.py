@@ -5,17 +5,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smartlyq._waiting import redact_token, short_token
-from airflow_provider_smartlyq.connect_status import event_for_status
+from airflow_provider_smartlyq.connect_status import EXPIRY_GRACE, event_for_status, expires_at_of
 from airflow_provider_smartlyq.triggers._base import SmartlyQPollingTrigger
+from airflow_provider_smartlyq.triggers._shared_polls import ConnectRotation
 from airflow_provider_smartlyq.validation import validate_state_token
 
 if TYPE_CHECKING:
-    from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+    from collections.abc import Hashable
 
 
 class ConnectCompletedTrigger(SmartlyQPollingTrigger):
     """
     Poll ``GET /social/connect/{state_token}`` until the link is connected or expired.
+
+    There is no bulk endpoint for links: every connect wait on the same connection in one
+    triggerer is checked in one rotation, one request at a time, least recently checked first
+    and each no sooner than its ``poll_interval``. The hook paces the rotation within the
+    background share of the request budget, so with many links the effective interval grows
+    to about ``links / background requests per second`` (logged once when it does). A link
+    past its ``expires_at`` (from the last answer) ends as ``expired`` without a request.
 
     Yields exactly one event, then returns:
 
@@ -35,6 +43,8 @@ class ConnectCompletedTrigger(SmartlyQPollingTrigger):
         first built (SmartlyQ links live 15), stored in the kwargs so a rebuilt trigger keeps it.
     """
 
+    shared_poll = ConnectRotation
+
     def __init__(
         self,
         state_token: str,
@@ -44,6 +54,7 @@ class ConnectCompletedTrigger(SmartlyQPollingTrigger):
     ) -> None:
         self.state_token = validate_state_token(state_token)
         super().__init__(smartlyq_conn_id=smartlyq_conn_id, poll_interval=poll_interval, end_time=end_time)
+        self._expires_at: float | None = None
 
     def __repr__(self) -> str:
         # BaseTrigger's repr prints every kwarg; the whole token would let anyone use the link.
@@ -56,6 +67,10 @@ class ConnectCompletedTrigger(SmartlyQPollingTrigger):
     def trigger_kwargs(self) -> dict[str, Any]:
         """Return ``{"state_token": ...}``."""
         return {"state_token": self.state_token}
+
+    def wait_item(self) -> Hashable:
+        """Return the state token (the rotation checks each link by it)."""
+        return self.state_token
 
     def describe(self) -> str:
         """Return ``connect link <prefix>…``."""
@@ -73,9 +88,22 @@ class ConnectCompletedTrigger(SmartlyQPollingTrigger):
         # logs the whole token: our lines and the hook's (ApiRequest.log_path) show a prefix.
         self.log.info("Waiting for %s (polling every %.1f s)", self.describe(), self.poll_interval)
 
-    async def poll(self, hook: SmartlyQHook) -> dict[str, Any] | None:
+    def ended_without_request(self, now: float) -> dict[str, Any] | None:
+        """Return ``expired`` once the link's ``expires_at`` (plus a grace) passed: no request needed."""
+        if self._expires_at is not None and now >= self._expires_at + EXPIRY_GRACE:
+            self.log.info("%s expired at its expires_at without being approved", self.describe())
+            return {"status": "expired"}
+        return None
+
+    def wait_until(self) -> float:
+        """Return the deadline, or the link's expiry when that comes first."""
+        if self._expires_at is None:
+            return self.end_time
+        return min(self.end_time, self._expires_at + EXPIRY_GRACE)
+
+    def judge(self, answer: Any) -> dict[str, Any] | None:
         """Return the connected/expired event, or ``None`` while the link is pending."""
-        answer = await hook.aget_connect_status(self.state_token)
+        self._expires_at = expires_at_of(answer) or self._expires_at
         event = event_for_status(answer)
         if event is None:
             self.log.debug("%s is %s", self.describe(), answer.get("status"))

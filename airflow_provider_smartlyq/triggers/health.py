@@ -12,16 +12,19 @@ from airflow_provider_smartlyq.health import (
 )
 from airflow_provider_smartlyq.selector import AccountSelector
 from airflow_provider_smartlyq.triggers._base import SmartlyQPollingTrigger
+from airflow_provider_smartlyq.triggers._shared_polls import HealthPoll
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
-
 
 class AccountHealthTrigger(SmartlyQPollingTrigger):
     """
-    Poll ``GET /social/accounts/health`` (one request per poll) until the selection is healthy.
+    Wait until the selection is healthy, judging the answers of ``GET /social/accounts/health``.
+
+    Every health gate on the same connection in one triggerer shares one such request per
+    interval (at the smallest ``poll_interval`` among them): M gates cost 1 request per
+    interval, not M (see :mod:`~airflow_provider_smartlyq.triggers._shared_polls`).
 
     The verdict comes from :func:`airflow_provider_smartlyq.health.evaluate`, the same function
     the health sensor uses in poke and reschedule mode. Yields exactly one event:
@@ -46,6 +49,7 @@ class AccountHealthTrigger(SmartlyQPollingTrigger):
     """
 
     default_wait = 24 * 60 * 60
+    shared_poll = HealthPoll
 
     def __init__(
         self,
@@ -81,9 +85,8 @@ class AccountHealthTrigger(SmartlyQPollingTrigger):
         """Return the timeout payload with the last check's unhealthy rows."""
         return {"status": "timeout", "unhealthy_accounts": self._last_unhealthy}
 
-    async def poll(self, hook: SmartlyQHook) -> dict[str, Any] | None:
+    def judge(self, answer: Any) -> dict[str, Any] | None:
         """Judge one bulk health answer; return the final event or ``None`` to wait on."""
-        answer = await hook.aget_accounts_health()
         report = evaluate(
             answer, self.selector, min_validity_days=self.min_validity_days, allow_paused=self.allow_paused
         )

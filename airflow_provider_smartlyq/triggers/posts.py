@@ -6,15 +6,22 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smartlyq.post_status import event_for_post, normalize_status
 from airflow_provider_smartlyq.triggers._base import SmartlyQPollingTrigger
+from airflow_provider_smartlyq.triggers._shared_polls import PostsPoll
 from airflow_provider_smartlyq.validation import validate_account_id
 
 if TYPE_CHECKING:
-    from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+    from collections.abc import Hashable
 
 
 class PostPublishedTrigger(SmartlyQPollingTrigger):
     """
-    Poll ``GET /social/posts/{post_id}`` until the post's ``status`` is final.
+    Wait until the post's ``status`` is final.
+
+    Post waits on the same connection in one triggerer share their requests: one sweep of
+    ``GET /social/posts`` (newest first, 100 a page, only as many pages as the oldest watched
+    post needs) per interval serves them all; a post the sweep does not show, and a post
+    waited for alone, is read with ``GET /social/posts/{post_id}``
+    (see :mod:`~airflow_provider_smartlyq.triggers._shared_polls`).
 
     Yields exactly one event, then returns:
 
@@ -35,6 +42,7 @@ class PostPublishedTrigger(SmartlyQPollingTrigger):
     """
 
     default_wait = 60 * 60
+    shared_poll = PostsPoll
 
     def __init__(
         self,
@@ -51,6 +59,10 @@ class PostPublishedTrigger(SmartlyQPollingTrigger):
         """Return ``{"post_id": ...}``."""
         return {"post_id": self.post_id}
 
+    def wait_item(self) -> Hashable:
+        """Return the post id."""
+        return self.post_id
+
     def describe(self) -> str:
         """Return ``post <id>``."""
         return f"post {self.post_id}"
@@ -65,9 +77,9 @@ class PostPublishedTrigger(SmartlyQPollingTrigger):
             "Waiting for %s to finish publishing (polling every %.1f s)", self.describe(), self.poll_interval
         )
 
-    async def poll(self, hook: SmartlyQHook) -> dict[str, Any] | None:
+    def judge(self, answer: Any) -> dict[str, Any] | None:
         """Return the final event, or ``None`` while the post is scheduled or publishing."""
-        post = await hook.aget_post(self.post_id)
+        post = answer
         status = normalize_status(post.get("status"))
         if status != self._last_status:
             self.log.info("%s is %s (stage %s)", self.describe(), status, post.get("publish_stage") or "-")

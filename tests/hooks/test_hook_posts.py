@@ -237,3 +237,33 @@ def test_delete_post(hook):
     assert hook.delete_post(post["id"]) is None
     with pytest.raises(SmartlyQNotFoundError):
         hook.get_post(post["id"])
+
+
+def test_list_posts_pages_newest_first_and_the_async_page_matches(hook, smartlyq_conn):
+    created = [hook.create_post(f"Listed {n}", [101])["id"] for n in range(3)]
+
+    posts = hook.list_posts()
+
+    assert [p["id"] for p in posts] == sorted(created, reverse=True)
+    assert all("status" in p and "post_urls" in p for p in posts)
+    assert hook.list_posts(max_pages=1) == posts[:100]
+
+    async def first_page():
+        try:
+            return await hook.alist_posts_page(page=1, per_page=2)
+        finally:
+            await hook.aclose()
+
+    page = asyncio.run(first_page())
+    assert [p["id"] for p in page["posts"]] == sorted(created, reverse=True)[:2]
+    assert page["pagination"] == {"page": 1, "per_page": 2, "total": 3, "pages": 2}
+    queries = [r["query"] for r in api_calls(smartlyq_conn, "GET", "/v1/social/posts")]
+    assert "page=1&per_page=100" in queries
+    assert "page=1&per_page=2" in queries
+
+
+@pytest.mark.parametrize("kwargs", [{"per_page": 101}, {"per_page": 0}, {"page": 0}, {"page": True}])
+def test_a_bad_posts_page_fails_before_any_request(hook, smartlyq_conn, kwargs):
+    with pytest.raises(SmartlyQValidationError, match="page"):
+        asyncio.run(hook.alist_posts_page(**kwargs))
+    assert api_calls(smartlyq_conn) == []
