@@ -8,8 +8,8 @@ import logging
 import time
 
 import pytest
-from airflow.sdk._shared.module_loading import import_string
 
+from airflow_provider_smartlyq._compat import import_string
 from airflow_provider_smartlyq.hooks._transport import POOL
 from airflow_provider_smartlyq.triggers import _shared_polls
 from airflow_provider_smartlyq.triggers._shared_polls import active_polls
