@@ -17,6 +17,7 @@ from airflow_provider_smartlyq.emulator.envelope import api_error_response, erro
 from airflow_provider_smartlyq.emulator.faults import FaultMiddleware
 from airflow_provider_smartlyq.emulator.gateway import AuthMiddleware, GatewayMiddleware
 from airflow_provider_smartlyq.emulator.idempotency import IdempotencyMiddleware
+from airflow_provider_smartlyq.emulator.limits import BodyLimitMiddleware
 from airflow_provider_smartlyq.emulator.models import ApiError
 from airflow_provider_smartlyq.emulator.routes import AREAS
 from airflow_provider_smartlyq.emulator.state import EmulatorState
@@ -67,6 +68,7 @@ def create_app(config: EmulatorConfig | None = None, state: EmulatorState | None
     app.add_middleware(IdempotencyMiddleware, state=state)
     app.add_middleware(AuthMiddleware, state=state)
     app.add_middleware(FaultMiddleware, state=state)
+    app.add_middleware(BodyLimitMiddleware)  # inside the gateway: a 413 is logged like any answer
     app.add_middleware(GatewayMiddleware, state=state)
     _install_error_handlers(app)
     return app

@@ -5,12 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ipaddress
 import sys
 import tempfile
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smartlyq.emulator.config import PLATFORMS, EmulatorConfig, mask_key
+from airflow_provider_smartlyq.emulator.config import (
+    PLATFORMS,
+    EmulatorConfig,
+    check_exposure,
+    is_loopback,
+    mask_key,
+)
+
+__all__ = ["bound_port", "build_server", "is_loopback", "main", "root_url", "serve"]
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -18,16 +25,6 @@ if TYPE_CHECKING:
     import uvicorn
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
-
-
-def is_loopback(host: str) -> bool:
-    """Return whether ``host`` only accepts local connections."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def build_server(
@@ -125,12 +122,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the emulator until interrupted; return the exit code."""
     args = parse_args(argv)
-    if not is_loopback(args.host) and not args.control_token:
-        print(
-            f"smartlyq-emulator: refusing to bind non-loopback host {args.host!r} without --control-token "
-            "(the /_emulator/ control API would be open to the network).",
-            file=sys.stderr,
-        )
+    try:
+        check_exposure(args.host, args.control_token)
+    except ValueError as exc:
+        print(f"smartlyq-emulator: {exc}; pass --control-token.", file=sys.stderr)
         return 2
     try:
         config = EmulatorConfig.from_env(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from typing import Any
 
@@ -102,6 +103,36 @@ class EmulatorConfig:
         return (
             f"EmulatorConfig(api_key={mask_key(self.api_key)!r}, rate_limit={self.rate_limit}, "
             f"seed={self.seed!r}, auto_approve_after={self.auto_approve_after})"
+        )
+
+
+def is_loopback(host: str | None) -> bool:
+    """Return whether ``host`` (a bind address, a client address or a Host name) is local only."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(host: str, control_token: str | None) -> None:
+    """
+    Refuse to serve on a non-loopback address without a control token.
+
+    The ``/_emulator/`` control API resets data, injects faults and reads the request log: on a
+    network address it needs ``X-Emulator-Token``. The CLI and ``run_emulator`` call this before
+    binding; the app itself also refuses control requests from non-loopback clients when no
+    token is configured, however it is served (``uvicorn --factory`` included).
+
+    :raises ValueError: ``host`` is not loopback and no ``control_token`` is set.
+    """
+    if not is_loopback(host) and not control_token:
+        raise ValueError(
+            f"refusing to bind non-loopback host {host!r} without a control token "
+            "(the /_emulator/ control API would be open to the network)"
         )
 
 

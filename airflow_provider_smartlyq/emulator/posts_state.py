@@ -36,6 +36,11 @@ UNIT_COST = Decimal("0.0150")
 STAGES: tuple[str, ...] = ("validating", "processing_media", "publishing")
 TERMINAL_STATUSES = frozenset({"published", "partially_published", "failed"})
 DUPLICATE_WINDOW = dt.timedelta(hours=24)
+#: Latest accepted scheduled_time (an emulator limit): far-future dates overflowed date arithmetic.
+MAX_SCHEDULE_AHEAD = dt.timedelta(days=36525)  # a century
+#: Bounds of the control knobs, so that later arithmetic on them cannot overflow.
+MAX_STAGE_SECONDS = 86400.0
+MAX_BALANCE = Decimal("1000000000")
 
 #: Platforms a post may target (the create request's enum).
 POST_PLATFORMS: tuple[str, ...] = (
@@ -228,25 +233,38 @@ class PostsMixin:
         unknown = sorted(set(fields) - {"stage_seconds", "fail_platforms", "balance", "duplicate_check"})
         if unknown:
             raise _invalid(f"Unknown fields: {', '.join(unknown)}", unknown)
+        # Every value is checked before any is set: a refused request changes nothing.
+        changes: dict[str, Any] = {}
+        try:
+            if "stage_seconds" in fields:
+                seconds = float(fields["stage_seconds"])
+                if not 0 <= seconds <= MAX_STAGE_SECONDS:  # also refuses nan and inf
+                    raise ValueError(f"stage_seconds must be from 0 to {MAX_STAGE_SECONDS}")
+                changes["stage_seconds"] = seconds
+            if "fail_platforms" in fields:
+                failing = fields["fail_platforms"] or {}
+                if isinstance(failing, list):
+                    failing = {p: f"{p} rejected the post (emulated failure)." for p in failing}
+                if not isinstance(failing, dict):
+                    raise ValueError("fail_platforms must be a list of platforms or an object")
+                changes["fail_platforms"] = {str(k): str(v) for k, v in failing.items()}
+            if "balance" in fields:
+                if isinstance(fields["balance"], bool):
+                    raise ValueError("balance must be a number")
+                balance = Decimal(str(fields["balance"]))
+                if not balance.is_finite() or abs(balance) > MAX_BALANCE:
+                    raise ValueError(f"balance must be a finite number of at most {MAX_BALANCE}")
+                changes["balance"] = balance.quantize(Decimal("0.0001"))
+            if "duplicate_check" in fields:
+                if not isinstance(fields["duplicate_check"], bool):
+                    raise ValueError("duplicate_check must be true or false")
+                changes["duplicate_check"] = fields["duplicate_check"]
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            raise _invalid(f"Invalid posts setting: {exc}", sorted(fields)) from None
         with self.lock:
             settings = self.posts_settings
-            try:
-                if "stage_seconds" in fields:
-                    seconds = float(fields["stage_seconds"])
-                    if seconds < 0:
-                        raise ValueError("stage_seconds must be >= 0")
-                    settings.stage_seconds = seconds
-                if "fail_platforms" in fields:
-                    failing = fields["fail_platforms"] or {}
-                    if isinstance(failing, list):
-                        failing = {p: f"{p} rejected the post (emulated failure)." for p in failing}
-                    settings.fail_platforms = {str(k): str(v) for k, v in dict(failing).items()}
-                if "balance" in fields:
-                    settings.balance = Decimal(str(fields["balance"])).quantize(Decimal("0.0001"))
-                if "duplicate_check" in fields:
-                    settings.duplicate_check = bool(fields["duplicate_check"])
-            except (TypeError, ValueError, ArithmeticError) as exc:
-                raise _invalid(f"Invalid posts setting: {exc}", sorted(fields)) from None
+            for key, value in changes.items():
+                setattr(settings, key, value)
             return settings
 
     # -- create -----------------------------------------------------------------------------
@@ -394,13 +412,16 @@ class PostsMixin:
             raise _invalid(f"Unknown timezone {timezone!r}.", ["timezone"]) from None
         try:
             when = dt.datetime.fromisoformat(str(raw_time).replace("Z", "+00:00"))
-        except ValueError:
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=zone)
+            when = when.astimezone(UTC)  # OverflowError: year 9999 shifted past the calendar's end
+        except (ValueError, OverflowError):
             raise _invalid("scheduled_time must be an ISO 8601 date-time.", ["scheduled_time"]) from None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=zone)
-        when = when.astimezone(UTC)
         if when <= now:
             raise _invalid("scheduled_time must be in the future.", ["scheduled_time"])
+        if when > now + MAX_SCHEDULE_AHEAD:
+            message = f"scheduled_time must be within {MAX_SCHEDULE_AHEAD.days} days from now."
+            raise _invalid(message, ["scheduled_time"])
         return when, None, str(timezone)
 
     def _duplicate_of(self, content: str, profile_id: int | None, now: dt.datetime) -> Post | None:

@@ -189,26 +189,44 @@ class EmulatorState(ConnectSessionsMixin, WebhooksMixin, PostsMixin):
             self.record_write("account_disconnected", account_id=account.id)
 
     def update_account(self, account_id: int, fields: dict[str, Any]) -> Account:
-        """Apply control-API ``fields`` to any account, logging one write when something changed."""
+        """
+        Apply control-API ``fields`` to any account, logging one write when something changed.
+
+        ``fields`` come validated (``routes.control.AccountPatch``); every new value is computed
+        before the first one is set, so a refused change leaves the account as it was. ``None``
+        means "unchanged" except for ``profile_id`` (``None`` = the main account).
+        """
         with self.lock:
             account = self.accounts.get(account_id)
             if account is None:
                 raise ApiError(404, "RESOURCE_NOT_FOUND", "Social account not found.", {"id": account_id})
-            before = account.to_control(self.clock())
             now = self.clock()
+            before = account.to_control(now)
+            changes: dict[str, Any] = {}
+            expires = account.token_expires_at
             if fields.get("validity_days") is not None:
-                account.token_expires_at = expiry_for_days(now, fields["validity_days"])
+                expires = expiry_for_days(now, fields["validity_days"])
             if fields.get("token_expires_at") is not None:
-                account.token_expires_at = dt.datetime.fromisoformat(
-                    str(fields["token_expires_at"]).replace("Z", "+00:00")
-                )
+                expires = fields["token_expires_at"]
+                if expires.tzinfo is None:  # compared with aware times on every later read
+                    raise ApiError(
+                        422,
+                        "VALIDATION_ERROR",
+                        "token_expires_at needs a UTC offset.",
+                        {"fields": ["token_expires_at"]},
+                    )
             if fields.get("status") == "expired":
-                account.token_expires_at = min(account.token_expires_at, now - dt.timedelta(seconds=1))
+                expires = min(expires, now - dt.timedelta(seconds=1))
             elif fields.get("status") in ("connected", "error"):
-                account.status = fields["status"]
-            for key in ("paused", "name", "username", "profile_id"):
-                if key in fields:
-                    setattr(account, key, fields[key])
+                changes["status"] = fields["status"]
+            changes["token_expires_at"] = expires
+            for key in ("paused", "name", "username"):
+                if fields.get(key) is not None:
+                    changes[key] = fields[key]
+            if "profile_id" in fields:
+                changes["profile_id"] = fields["profile_id"]
+            for key, value in changes.items():
+                setattr(account, key, value)
             after = account.to_control(now)
             changed = sorted(k for k in after if after[k] != before[k] and k != "validity_days")
             if changed:

@@ -58,7 +58,9 @@ class EmulatorClient:
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         # verify per call: requests lets REQUESTS_CA_BUNDLE override a Session's verify.
         url = f"{self.base_url}/_emulator{path}"
-        with self.session.request(method, url, json=body, timeout=10, verify=self.verify) as response:
+        # Writes always carry a JSON body ({} when empty): the control API refuses other writes.
+        payload = body if body is not None or method == "GET" else {}
+        with self.session.request(method, url, json=payload, timeout=10, verify=self.verify) as response:
             response.raise_for_status()
             return response.json()["data"]
 
@@ -251,15 +253,17 @@ def run_emulator(
     Start the emulator on a daemon thread; yield it once it answers; stop it on exit.
 
     :param port: TCP port, ``0`` for a free one.
+    :param host: Bind address; anything but loopback needs ``control_token`` (else ``ValueError``).
     :param config: Further :class:`~airflow_provider_smartlyq.emulator.config.EmulatorConfig`
         fields (``read_only_key``, ``control_token``, ``rate_limit``, ``connect_ttl``,
         ``unconfigured_platforms``, ``headless_connect_enabled``...).
     """
     from airflow_provider_smartlyq.emulator.app import create_app
     from airflow_provider_smartlyq.emulator.cli import bound_port, build_server, root_url
-    from airflow_provider_smartlyq.emulator.config import EmulatorConfig
+    from airflow_provider_smartlyq.emulator.config import EmulatorConfig, check_exposure
     from airflow_provider_smartlyq.emulator.state import EmulatorState
 
+    check_exposure(host, config.get("control_token"))  # ValueError: a network address needs a token
     emulator_config = EmulatorConfig(
         api_key=api_key, seed=seed, auto_approve_after=auto_approve_after, **config
     )

@@ -45,7 +45,7 @@ async def read_json(request: Request) -> dict[str, Any]:
         return {}
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: deeply nested arrays or objects
         raise ApiError(400, "BAD_REQUEST", "The request body is not valid JSON.", {}) from None
     if not isinstance(body, dict):
         raise ApiError(400, "BAD_REQUEST", "The request body must be a JSON object.", {})

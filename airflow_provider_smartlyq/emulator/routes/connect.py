@@ -8,7 +8,7 @@ a GET shows an Approve button, a POST to the same URL is the user clicking it.
 from __future__ import annotations
 
 import html
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -17,6 +17,7 @@ from airflow_provider_smartlyq.emulator.config import (
     CREDENTIAL_FIELDS,
     CREDENTIAL_ONLY_PLATFORMS,
     PLATFORMS,
+    is_loopback,
 )
 from airflow_provider_smartlyq.emulator.envelope import ok
 from airflow_provider_smartlyq.emulator.models import (
@@ -34,9 +35,29 @@ browser_router = APIRouter(prefix="/_emulator/oauth", include_in_schema=False)
 AUTHORIZE_PATH = "/_emulator/oauth/authorize"
 
 
+def public_base(request: Request) -> str:
+    """
+    Return the root URL to put into links: ``public_url``, else where this request arrived.
+
+    The ``Host`` header is used only when it names a loopback host: any client can send any
+    ``Host``, and a foreign one must not end up in a connect link (or an XCom, or a browser).
+    Otherwise the address of the socket the request arrived on is used.
+    """
+    configured = get_state(request).config.public_url
+    if configured:
+        return configured
+    host_header = request.headers.get("host", "")
+    if is_loopback(urlsplit(f"//{host_header}").hostname):
+        return str(request.base_url)
+    server = request.scope.get("server") or ("127.0.0.1", 80)
+    address, port = str(server[0]), server[1]
+    shown = f"[{address}]" if ":" in address else address
+    return f"{request.url.scheme}://{shown}" + (f":{port}" if port else "")
+
+
 def authorize_url(request: Request, session: ConnectSession) -> str:
     """Return the emulator's consent-page URL carrying the session's state token."""
-    base = get_state(request).config.public_url or str(request.base_url)
+    base = public_base(request)
     query = urlencode(
         {
             "platform": session.platform,

@@ -4,18 +4,37 @@ Control API under ``/_emulator/`` (the emulator's own, not SmartlyQ's).
 Tests and demos use it to play the user (approve a connect link), shape data, inject faults
 and read the request and write logs. When a control token is configured every route except
 ``GET /_emulator/health`` needs it in ``X-Emulator-Token``.
+
+Browsers must not be able to drive it from another site (a page the developer visits could
+otherwise reset or read the emulator on localhost): every guarded route refuses a foreign
+``Origin`` or ``Sec-Fetch-Site: cross-site``, writes need ``Content-Type: application/json``
+(which a cross-site form or ``fetch`` cannot send without a CORS preflight the emulator never
+grants), and without a token only loopback clients with a loopback ``Host`` are served (no DNS
+rebinding).
 """
 
 from __future__ import annotations
 
 import hmac
 import itertools
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse  # noqa: TC002 -- FastAPI evaluates route annotations at runtime
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 
-from airflow_provider_smartlyq.emulator.config import PLATFORMS
+from airflow_provider_smartlyq.emulator.config import PLATFORMS, is_loopback
 from airflow_provider_smartlyq.emulator.envelope import ok
 from airflow_provider_smartlyq.emulator.faults import parse_fault
 from airflow_provider_smartlyq.emulator.models import WRITE_CONTEXT, ApiError
@@ -24,13 +43,60 @@ from airflow_provider_smartlyq.emulator.routes import get_state, optional_str, r
 _fault_ids = itertools.count(1)
 
 
-async def require_control(request: Request) -> None:
-    """Check ``X-Emulator-Token`` when a control token is configured; mark writes as control."""
-    expected = get_state(request).config.control_token
-    if expected:
-        given = request.headers.get("x-emulator-token", "")
-        if not hmac.compare_digest(given.encode(), expected.encode()):
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _forbidden(message: str) -> ApiError:
+    return ApiError(403, "FORBIDDEN", message, {})
+
+
+def _host_name(value: str) -> str:
+    """Return the host part of a ``Host`` header value (``[::1]:8765`` -> ``::1``)."""
+    return urlsplit(f"//{value}").hostname or ""
+
+
+def check_control_request(request: Request) -> None:
+    """
+    Refuse control requests a browser could send from another site, or a stranger could send.
+
+    :raises ApiError: 401 wrong token, 403 cross-site or non-local without a token, 415 a write
+        without a JSON content type.
+    """
+    config = get_state(request).config
+    headers = request.headers
+    host = headers.get("host", "")
+    origin = headers.get("origin")
+    if origin is not None and (origin == "null" or urlsplit(origin).netloc.lower() != host.lower()):
+        raise _forbidden("Cross-origin requests to the control API are refused.")
+    if headers.get("sec-fetch-site", "").lower() == "cross-site":
+        raise _forbidden("Cross-site requests to the control API are refused.")
+    if config.control_token:
+        given = headers.get("x-emulator-token", "")
+        if not hmac.compare_digest(given.encode(), config.control_token.encode()):
             raise ApiError(401, "UNAUTHORIZED", "Missing or wrong X-Emulator-Token.", {})
+    else:
+        client = request.client.host if request.client else None
+        if not is_loopback(client):
+            raise _forbidden("Without a control token the control API answers loopback clients only.")
+        public = urlsplit(config.public_url).hostname if config.public_url else None
+        name = _host_name(host)
+        if not (is_loopback(name) or (public is not None and name == public)):
+            # A DNS-rebinding page reaches 127.0.0.1 under its own name: refuse foreign names.
+            raise _forbidden("Without a control token the control API answers loopback host names only.")
+    if request.method in _WRITE_METHODS:
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            raise ApiError(
+                415,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "Control API writes need Content-Type: application/json (send {} when there is no body).",
+                {},
+            )
+
+
+async def require_control(request: Request) -> None:
+    """Refuse unsafe control requests (see :func:`check_control_request`); mark writes as control."""
+    check_control_request(request)
     # Runs in the request's task, so the route's writes see it.
     WRITE_CONTEXT.set({"source": "control"})
 
@@ -61,42 +127,78 @@ async def expire_connect(request: Request, state_token: str) -> JSONResponse:
     return ok(request, get_state(request).expire_session(state_token).to_control())
 
 
-_ACCOUNT_FIELDS = {"platform", "name", "username", "profile_id", "validity_days", "status", "paused"}
-_PATCH_FIELDS = {"name", "username", "profile_id", "validity_days", "status", "paused", "token_expires_at"}
+#: Largest |validity_days|: a century either way (timedelta overflows near 2.7 million days).
+MAX_VALIDITY_DAYS = 36500
 
 
-def _check_fields(body: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise ApiError(422, "VALIDATION_ERROR", f"Unknown fields: {', '.join(unknown)}", {"fields": unknown})
-    if body.get("status") not in (None, "connected", "expired", "error"):
-        raise ApiError(
-            422, "VALIDATION_ERROR", "status must be connected, expired or error.", {"fields": ["status"]}
+class _AccountFields(BaseModel):
+    """Fields the control API may set on an account; everything is checked before anything changes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: StrictStr | None = Field(None, min_length=1, max_length=255)
+    username: StrictStr | None = Field(None, max_length=255)
+    profile_id: StrictInt | None = Field(None, ge=1)
+    validity_days: float | None = Field(
+        None, ge=-MAX_VALIDITY_DAYS, le=MAX_VALIDITY_DAYS, allow_inf_nan=False, strict=True
+    )
+    status: Literal["connected", "expired", "error"] | None = None
+    paused: StrictBool | None = None
+
+    @field_validator("name", "username", "validity_days", "status", "paused", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Absent means "unchanged"; an explicit null would store None where a value must be.
+        if value is None:
+            raise ValueError("must not be null (leave the field out instead)")
+        return value
+
+
+class AccountCreate(_AccountFields):
+    """Body of ``POST /_emulator/accounts``."""
+
+    platform: Literal[PLATFORMS]  # type: ignore[valid-type]
+    name: StrictStr = Field(min_length=1, max_length=255)
+
+
+class AccountPatch(_AccountFields):
+    """Body of ``PATCH /_emulator/accounts/{id}``; ``token_expires_at`` needs a UTC offset."""
+
+    token_expires_at: AwareDatetime | None = None
+
+
+def _parse(model: type[BaseModel], body: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``body`` against ``model``; return only the fields sent, or raise ``422``."""
+    try:
+        parsed = model.model_validate(body)
+    except ValidationError as exc:
+        problems = exc.errors(include_url=False, include_input=False)
+        fields = sorted({str(e["loc"][0]) for e in problems if e.get("loc")})
+        unknown = sorted(str(e["loc"][0]) for e in problems if e.get("type") == "extra_forbidden")
+        message = (
+            f"Unknown fields: {', '.join(unknown)}"
+            if unknown
+            else "Invalid fields: "
+            + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in problems)
         )
+        raise ApiError(422, "VALIDATION_ERROR", message, {"fields": fields}) from None
+    return parsed.model_dump(exclude_unset=True)
 
 
 @guarded.post("/accounts")
 async def add_account(request: Request) -> JSONResponse:
     """Create an account directly (no connect flow)."""
-    body = await read_json(request)
-    _check_fields(body, _ACCOUNT_FIELDS)
-    if body.get("platform") not in PLATFORMS or not isinstance(body.get("name"), str):
-        message = "platform (a supported platform) and name are required."
-        raise ApiError(422, "VALIDATION_ERROR", message, {"fields": ["platform", "name"]})
+    fields = _parse(AccountCreate, await read_json(request))
     state = get_state(request)
-    return ok(request, state.add_account(**body).to_control(state.clock()), 201)
+    return ok(request, state.add_account(**fields).to_control(state.clock()), 201)
 
 
 @guarded.patch("/accounts/{account_id}")
 async def update_account(request: Request, account_id: int) -> JSONResponse:
     """Change an account's validity, status, paused flag, names or profile."""
-    body = await read_json(request)
-    _check_fields(body, _PATCH_FIELDS)
+    fields = _parse(AccountPatch, await read_json(request))
     state = get_state(request)
-    try:
-        account = state.update_account(account_id, body)
-    except (TypeError, ValueError) as exc:
-        raise ApiError(422, "VALIDATION_ERROR", f"Invalid field value: {exc}", {}) from None
+    account = state.update_account(account_id, fields)
     return ok(request, account.to_control(state.clock()))
 
 
