@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from datetime import timedelta
+from typing import Any
 
 # A wait survives what classify.py calls transient (no answer, 429, 5xx) and polls again;
 # anything permanent (401/403, 404, 422, a bad connection) ends it: polling again would give the
@@ -60,6 +62,73 @@ def next_delay(poll_interval: float, exc: BaseException | None = None) -> float:
     if isinstance(exc, SmartlyQRateLimitError) and exc.retry_after:
         return max(poll_interval, float(exc.retry_after))
     return poll_interval
+
+
+class PollPacer:
+    """
+    Pace a poll loop that runs in a worker, as the shared polls pace the triggerer.
+
+    Used by operators that wait without deferring and by sensors in ``poke`` and
+    ``reschedule`` mode. Each pause is the poll interval plus up to :data:`JITTER` of it, so
+    waits that started together drift apart; after a 429 that outlasted the hook's retries it
+    is at least that answer's ``Retry-After`` (plus jitter), because polling sooner would only
+    earn another 429; and it never runs past the deadline.
+
+    :param poll_interval: Seconds between checks while SmartlyQ answers.
+    """
+
+    def __init__(self, poll_interval: float) -> None:
+        self.poll_interval = float(poll_interval)
+        #: The transient error of the last check, ``None`` when it got an answer.
+        self.last_error: BaseException | None = None
+
+    def note(self, error: BaseException | None) -> None:
+        """Record how the last check went: its transient error, or ``None`` for an answer."""
+        self.last_error = error
+
+    def delay(self, interval: float | None = None, *, end_time: float | None = None) -> float:
+        """
+        Return the seconds to wait before the next check.
+
+        :param interval: The pause the caller would make otherwise (default: the poll interval),
+            e.g. the sensor's own, which may grow with ``exponential_backoff``.
+        :param end_time: Unix seconds the pause must not run past.
+        """
+        base = self.poll_interval if interval is None else max(0.0, float(interval))
+        server_said = next_delay(base, self.last_error)
+        pause = jittered(server_said) if server_said > base else jittered(base)
+        if end_time is not None:
+            pause = min(pause, max(0.0, end_time - time.time()))
+        return pause
+
+    def sleep(self, end_time: float | None = None) -> None:
+        """Sleep :meth:`delay` seconds (in a worker; never on an event loop)."""
+        time.sleep(self.delay(end_time=end_time))
+
+
+class PacedPokes:
+    """
+    Mixin for sensors: every poke interval gets jitter, and after a 429 at least its Retry-After.
+
+    Airflow's ``BaseSensorOperator`` sleeps (poke mode) or reschedules (reschedule mode) for
+    ``_get_next_poke_interval()``; this mixin adjusts that value with :attr:`pacer`. Put it
+    before ``BaseSensorOperator`` in the bases, and pass ``self.pacer`` to the check.
+    """
+
+    _pacer: PollPacer | None = None
+
+    @property
+    def pacer(self) -> PollPacer:
+        """Return this sensor's pacer (built on first use, from ``poke_interval``)."""
+        if self._pacer is None:
+            self._pacer = PollPacer(float(self.poke_interval))  # type: ignore[attr-defined]
+        return self._pacer
+
+    def _get_next_poke_interval(self, started_at: Any, run_duration: Any, poke_count: int) -> float:
+        interval = super()._get_next_poke_interval(started_at, run_duration, poke_count)  # type: ignore[misc]
+        # Never past the sensor's timeout: Airflow checks it only after the next poke.
+        left = float(self.timeout) - float(run_duration())  # type: ignore[attr-defined]
+        return self.pacer.delay(interval, end_time=time.time() + max(0.0, left))
 
 
 def validate_poll_interval(poll_interval: object, name: str = "poll_interval") -> float:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk import BaseOperator
 
+    from airflow_provider_smartlyq._waiting import PollPacer
     from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
 
 #: What the user of a task should do when the link it waited for ended without an account.
@@ -104,24 +105,33 @@ def account_from_event(event: Mapping[str, Any], *, rerun_hint: str = RERUN_CREA
     raise SmartlyQError(f"Unexpected event from the connect trigger: {event!r}")
 
 
-def check_connect_link(hook: SmartlyQHook, state_token: str, log: Any) -> dict[str, Any] | None:
+def check_connect_link(
+    hook: SmartlyQHook, state_token: str, log: Any, pacer: PollPacer | None = None
+) -> dict[str, Any] | None:
     """
     Check a link once from a worker; return its terminal event or ``None`` to wait on.
 
     Transient errors (no answer, 429, 5xx after the hook's retries) are logged and count as
     "still pending", exactly as in the trigger; permanent ones raise their typed error.
+
+    :param pacer: The wait's pacer: told how the check went, so that the next pause honours
+        a 429's ``Retry-After``.
     """
     try:
         answer = hook.get_connect_status(state_token)
     except SmartlyQError as exc:
         if not is_transient(exc):
             raise redact_exception(exc, state_token) from None
+        if pacer is not None:
+            pacer.note(exc)
         log.warning(
             "SmartlyQ unavailable while checking connect link %s (%s); checking again later",
             short_token(state_token),
             redact_token(str(exc), state_token),
         )
         return None
+    if pacer is not None:
+        pacer.note(None)
     event = event_for_status(answer)
     log.info("Connect link %s is %s", short_token(state_token), answer.get("status"))
     return event

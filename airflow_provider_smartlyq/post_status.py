@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk import BaseOperator
 
+    from airflow_provider_smartlyq._waiting import PollPacer
     from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
 
 __all__ = [
@@ -163,20 +164,29 @@ def result_from_event(
     )
 
 
-def check_post(hook: SmartlyQHook, post_id: int, log: Any) -> tuple[dict[str, Any] | None, str | None]:
+def check_post(
+    hook: SmartlyQHook, post_id: int, log: Any, pacer: PollPacer | None = None
+) -> tuple[dict[str, Any] | None, str | None]:
     """
     Read a post once from a worker; return ``(final event or None, current status)``.
 
     Transient errors (no answer, 429, 5xx after the hook's retries) count as "not yet", as in
     the trigger; permanent ones (404: the post was deleted) raise their typed error.
+
+    :param pacer: The wait's pacer: told how the check went, so that the next pause honours
+        a 429's ``Retry-After``.
     """
     try:
         post = hook.get_post(post_id)
     except Exception as exc:
         if not is_transient(exc):
             raise
+        if pacer is not None:
+            pacer.note(exc)
         log.warning("SmartlyQ unavailable while checking post %s (%s); checking again later", post_id, exc)
         return None, None
+    if pacer is not None:
+        pacer.note(None)
     status = normalize_status(post.get("status"))
     log.debug("Post %s is %s (stage %s)", post_id, status, post.get("publish_stage") or "-")
     return event_for_post(post), status

@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_smartlyq._compat import conf
-from airflow_provider_smartlyq._waiting import short_token, validate_poll_interval, validate_timeout
+from airflow_provider_smartlyq._waiting import (
+    PollPacer,
+    short_token,
+    validate_poll_interval,
+    validate_timeout,
+)
 from airflow_provider_smartlyq.connect_status import (
     RERUN_CREATE,
     account_from_event,
@@ -163,7 +168,8 @@ class SmartlyQConnectAccountOperator(BaseOperator):
                 "set wait_for_completion=False and follow up with SmartlyQConnectCompletedSensor"
             )
         end_time = time.time() + self.timeout
-        event = check_connect_link(hook, state_token, self.log)
+        pacer = PollPacer(self.poll_interval)
+        event = check_connect_link(hook, state_token, self.log, pacer)
         if event is not None:
             return self.execute_complete(context, event)
         if self.deferrable:
@@ -175,16 +181,17 @@ class SmartlyQConnectAccountOperator(BaseOperator):
                 end_time=end_time,
                 timeout=self.timeout,
             )
-        return self.execute_complete(context, self._wait_in_worker(hook, state_token, end_time))
+        return self.execute_complete(context, self._wait_in_worker(hook, state_token, end_time, pacer))
 
-    def _wait_in_worker(self, hook: SmartlyQHook, state_token: str, end_time: float) -> dict[str, Any]:
+    def _wait_in_worker(
+        self, hook: SmartlyQHook, state_token: str, end_time: float, pacer: PollPacer
+    ) -> dict[str, Any]:
         """Poll from the worker until a terminal event or the deadline (non-deferrable mode)."""
         while True:
-            remaining = end_time - time.time()
-            if remaining <= 0:
+            if end_time - time.time() <= 0:
                 return {"status": "timeout"}
-            time.sleep(min(self.poll_interval, remaining))
-            event = check_connect_link(hook, state_token, self.log)
+            pacer.sleep(end_time)  # jittered; after a 429 at least its Retry-After; never past the deadline
+            event = check_connect_link(hook, state_token, self.log, pacer)
             if event is not None:
                 return event
 

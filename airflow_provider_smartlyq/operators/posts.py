@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_smartlyq._compat import conf
-from airflow_provider_smartlyq._waiting import validate_poll_interval, validate_timeout
+from airflow_provider_smartlyq._waiting import PollPacer, validate_poll_interval, validate_timeout
 from airflow_provider_smartlyq.exceptions import (
     SmartlyQDuplicateContentError,
     SmartlyQIdempotencyConflictError,
@@ -274,7 +274,8 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
             if self._scheduled() or not self.wait_for_completion:
                 return self._accepted(post)
             end_time = time.time() + self.timeout
-            event, _ = check_post(hook, post_id, self.log)
+            pacer = PollPacer(self.poll_interval)
+            event, _ = check_post(hook, post_id, self.log, pacer)
             if event is not None and post.get("idempotent_replay"):
                 event = self._retry_failed(hook, context, post_id, event)
             if event is not None:
@@ -288,7 +289,7 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
                     end_time=end_time,
                     timeout=self.timeout,
                 )
-            return self.execute_complete(context, self._wait_in_worker(hook, post_id, end_time))
+            return self.execute_complete(context, self._wait_in_worker(hook, post_id, end_time, pacer))
 
     def _create(
         self, hook: SmartlyQHook, account_ids: list[int], platforms: list[str], key: str | None
@@ -368,15 +369,16 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
         new_event, _ = check_post(hook, post_id, self.log)
         return new_event
 
-    def _wait_in_worker(self, hook: SmartlyQHook, post_id: int, end_time: float) -> dict[str, Any]:
+    def _wait_in_worker(
+        self, hook: SmartlyQHook, post_id: int, end_time: float, pacer: PollPacer
+    ) -> dict[str, Any]:
         """Poll from the worker until the post is final or the deadline passes (non-deferrable mode)."""
         last_status = None
         while True:
-            remaining = end_time - time.time()
-            if remaining <= 0:
+            if end_time - time.time() <= 0:
                 return {"status": "timeout", "post_id": post_id, "last_status": last_status}
-            time.sleep(min(self.poll_interval, remaining))
-            event, status = check_post(hook, post_id, self.log)
+            pacer.sleep(end_time)  # jittered; after a 429 at least its Retry-After; never past the deadline
+            event, status = check_post(hook, post_id, self.log, pacer)
             if status is not None and status != last_status:
                 self.log.info("Post %s is %s", post_id, status)
                 last_status = status

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_smartlyq._compat import AirflowSensorTimeout, conf
-from airflow_provider_smartlyq._waiting import short_token
+from airflow_provider_smartlyq._waiting import PacedPokes, short_token
 from airflow_provider_smartlyq.connect_status import (
     RERUN_UPSTREAM,
     account_from_event,
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["SmartlyQConnectCompletedSensor"]
 
 
-class SmartlyQConnectCompletedSensor(BaseSensorOperator):
+class SmartlyQConnectCompletedSensor(PacedPokes, BaseSensorOperator):
     """
     Wait until a connect link is approved; return the connected account.
 
@@ -80,7 +80,7 @@ class SmartlyQConnectCompletedSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """Check the link once: done with the account, not yet, or fail (expired)."""
-        event = check_connect_link(self.hook, validate_state_token(self.state_token), self.log)
+        event = check_connect_link(self.hook, validate_state_token(self.state_token), self.log, self.pacer)
         if event is None:
             return False
         return PokeReturnValue(is_done=True, xcom_value=self.execute_complete(context, event))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_smartlyq._compat import AirflowFailException, AirflowSensorTimeout, conf
-from airflow_provider_smartlyq._waiting import deferral_timeout, is_transient
+from airflow_provider_smartlyq._waiting import PacedPokes, deferral_timeout, is_transient
 from airflow_provider_smartlyq.exceptions import SmartlyQError
 from airflow_provider_smartlyq.health import (
     HealthReport,
@@ -39,7 +39,7 @@ __all__ = ["SmartlyQHealthSensor"]
 UNHEALTHY_XCOM_KEY = "unhealthy_accounts"
 
 
-class SmartlyQHealthSensor(AccountSelectionMixin, BaseSensorOperator):
+class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, BaseSensorOperator):
     """
     Wait until every selected account is healthy; return their health items.
 
@@ -125,10 +125,12 @@ class SmartlyQHealthSensor(AccountSelectionMixin, BaseSensorOperator):
         except Exception as exc:
             if not is_transient(exc):
                 raise
+            self.pacer.note(exc)  # the next poke waits for a 429's Retry-After
             self.log.warning(
                 "SmartlyQ unavailable while checking account health (%s); checking again later", exc
             )
             return None
+        self.pacer.note(None)
         return evaluate(
             answer, selector, min_validity_days=self.min_validity_days, allow_paused=self.allow_paused
         )

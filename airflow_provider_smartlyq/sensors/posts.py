@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_smartlyq._compat import AirflowSensorTimeout, conf
+from airflow_provider_smartlyq._waiting import PacedPokes
 from airflow_provider_smartlyq.links import SmartlyQPostLink
 from airflow_provider_smartlyq.operators._selection import is_templated
 from airflow_provider_smartlyq.post_status import (
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["SmartlyQPostStatusSensor"]
 
 
-class SmartlyQPostStatusSensor(BaseSensorOperator):
+class SmartlyQPostStatusSensor(PacedPokes, BaseSensorOperator):
     """
     Wait until a post is published, partially published or failed; return the outcome.
 
@@ -87,7 +88,9 @@ class SmartlyQPostStatusSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """Check the post once: done with the outcome, not yet, or fail."""
-        event, _ = check_post(self.hook, validate_account_id(self.post_id, name="post_id"), self.log)
+        event, _ = check_post(
+            self.hook, validate_account_id(self.post_id, name="post_id"), self.log, self.pacer
+        )
         if event is None:
             return False
         return PokeReturnValue(is_done=True, xcom_value=self.execute_complete(context, event))
