@@ -347,3 +347,78 @@ async def test_the_rotation_logs_once_when_links_wait_longer_than_asked(smartlyq
     lines = [r.getMessage() for r in caplog.records if "checked in rotation" in r.getMessage()]
     assert len(lines) == 1
     assert lines[0].startswith("6 connect links wait on connection smartlyq_default")
+
+
+async def test_a_429_that_outlasts_the_retries_holds_the_whole_poller_for_retry_after(
+    smartlyq_conn, monkeypatch
+):
+    from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+
+    rounds: list[float] = []
+    original = SmartlyQHook.aget_accounts_health
+
+    async def spy(self):
+        rounds.append(time.monotonic())
+        return await original(self)
+
+    monkeypatch.setattr(SmartlyQHook, "aget_accounts_health", spy)
+    # Three attempts a round (two retries, each after the 1 s Retry-After), then the poller's hold.
+    smartlyq_conn.client.inject_fault(HEALTH, "GET", status=429, count=3, retry_after=1)
+    triggers = [AccountHealthTrigger(selector(101), poll_interval=0.2) for _ in range(3)]
+
+    results = await run_all(triggers)
+
+    assert [[e.payload["status"] for e in events] for events in results] == [["healthy"]] * 3
+    assert len(rounds) == 2
+    # 2 s of the hook's own waits, then at least the 1 s Retry-After, not the 0.2 s interval.
+    assert rounds[1] - rounds[0] >= 2.9
+
+
+async def test_the_posts_sweep_pages_only_as_far_as_the_oldest_watched_post(hook, smartlyq_conn, monkeypatch):
+    smartlyq_conn.client.update_posts_settings(stage_seconds=0.3)
+    monkeypatch.setattr(_shared_polls.PostsPoll, "per_page", 2)
+    ids = [hook.create_post(f"Paged {n}", [101])["id"] for n in range(7)]  # newest first: 6 5 | 4 3 | ...
+    triggers = [PostPublishedTrigger(post_id, poll_interval=0.3) for post_id in (ids[3], ids[4])]
+
+    results = await run_all(triggers)
+
+    assert [[e.payload["status"] for e in events] for events in results] == [["published"]] * 2
+    pages = {r["query"] for r in requests_to(smartlyq_conn, "/v1/social/posts")}
+    assert pages == {"page=1&per_page=2", "page=2&per_page=2"}
+
+
+async def test_posts_beyond_the_sweeps_page_cap_are_read_alone(hook, smartlyq_conn, monkeypatch):
+    smartlyq_conn.client.update_posts_settings(stage_seconds=0.3)
+    monkeypatch.setattr(_shared_polls.PostsPoll, "per_page", 1)
+    monkeypatch.setattr(_shared_polls.PostsPoll, "max_pages", 2)
+    ids = [hook.create_post(f"Capped {n}", [101])["id"] for n in range(4)]
+    triggers = [PostPublishedTrigger(post_id, poll_interval=0.3) for post_id in (ids[0], ids[3])]
+
+    results = await run_all(triggers)
+
+    assert [[e.payload["status"] for e in events] for events in results] == [["published"]] * 2
+    singles = {
+        r["path"] for r in smartlyq_conn.client.requests() if r["path"].startswith("/v1/social/posts/")
+    }
+    assert singles == {f"/v1/social/posts/{ids[0]}"}  # the newest was always in the sweep
+
+
+async def test_one_slow_link_does_not_hold_up_the_others(smartlyq_conn, links):
+    emu = smartlyq_conn
+    slow, fast = links[0], links[1:]
+    emu.client.inject_fault(f"/v1/social/connect/{slow['state_token']}", "GET", delay=3.0, count=100)
+    for link in fast:
+        await asyncio.to_thread(emu.client.approve_connect, link["state_token"])
+    slow_run = asyncio.ensure_future(
+        run_all([ConnectCompletedTrigger(slow["state_token"], poll_interval=0.2, end_time=time.time() + 4)])
+    )
+    await asyncio.sleep(0.3)  # the slow link's first check is under way
+
+    results = await run_all(
+        [ConnectCompletedTrigger(link["state_token"], poll_interval=0.2) for link in fast]
+    )
+
+    assert [[e.payload["status"] for e in events] for events in results] == [["connected"]] * len(fast)
+    assert not slow_run.done()  # its answer is still on the way
+    ((event,),) = await slow_run
+    assert event.payload["status"] == "timeout"
