@@ -8,7 +8,9 @@ its output in ``<home>/components/<name>.log``, and ``smartlyq_default`` pointin
 that never approves connects by itself (tests play the user through ``stack.emulator.client``).
 
 sqlite with the ``LocalExecutor``: Airflow 3 accepts it (it is what ``airflow standalone`` runs);
-the one writer at a time is enough for a handful of tasks.
+the one writer at a time is enough for a handful of tasks. The same class runs other set-ups:
+``test_distributed_stack.py`` gives it PostgreSQL, the ``CeleryExecutor`` with two workers and
+two triggerers (its ``database_url``, ``components`` and ``env`` arguments).
 
 Tests use the function-scoped ``stack`` fixture: the session's stack with the emulator reset to
 the demo seed and any component a previous test killed started again::
@@ -31,11 +33,10 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
-import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -46,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
+from stack_services import ServiceUnavailable, free_port, run_postgres, run_redis, skip_or_fail
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -62,6 +64,21 @@ STACK_API_KEY = "sqk_live_E2E" + "Zq7vXw3Kp9Rm2Tn8Lb4Hs6Yd"
 #: Example DAG files copied into the stack's DAG folder (fewer files, faster parsing).
 STACK_DAG_FILES = ("smartlyq_onboard_account.py",)
 
+#: The distributed stack's DAGs: onboarding, gate -> validate -> publish, the nightly brand
+#: pause and the event-driven watcher.
+DISTRIBUTED_DAG_FILES = (
+    "smartlyq_onboard_account.py",
+    "smartlyq_gate_publishing.py",
+    "smartlyq_pause_brand_nightly.py",
+    "smartlyq_reconnect_on_expiry.py",
+)
+#: The emulator's request budget for the distributed stack (requests per key per minute).
+DISTRIBUTED_RATE_LIMIT = 120
+#: The example watcher's poll interval there (its default is 300 s).
+DISTRIBUTED_HEALTH_POLL_SECONDS = 5
+
+#: ``{name: airflow CLI arguments}`` of the default stack's components. A stack may run several
+#: of one kind (``triggerer-1``, ``triggerer-2``): what a name starts with says what it is.
 COMPONENTS: dict[str, tuple[str, ...]] = {
     "api-server": ("api-server",),
     "scheduler": ("scheduler", "--skip-serve-logs"),
@@ -72,21 +89,16 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
 
 
-def free_port() -> int:
-    """Return a TCP port free on loopback right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def stack_env(home: Path, dags_folder: Path, api_port: int, connection_json: str) -> dict[str, str]:
+def stack_env(
+    home: Path, dags_folder: Path, api_port: int, connection_json: str, database_url: str
+) -> dict[str, str]:
     """Return the environment every component and CLI call of one stack shares."""
     from cryptography.fernet import Fernet
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__"))}
     env.update(
         AIRFLOW_HOME=str(home),
-        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=database_url,
         AIRFLOW__CORE__EXECUTOR="LocalExecutor",
         AIRFLOW__CORE__PARALLELISM="4",
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
@@ -126,14 +138,51 @@ def stack_env(home: Path, dags_folder: Path, api_port: int, connection_json: str
     return env
 
 
-def db_time(value: str | None) -> float:
-    """Return a sqlite timestamp column (UTC, naive or not) as unix seconds (0 for NULL)."""
+def db_time(value: str | dt.datetime | None) -> float:
+    """Return a timestamp column (sqlite text or datetime; UTC, naive or not) as unix seconds (0 for NULL)."""
     if not value:
         return 0.0
-    parsed = dt.datetime.fromisoformat(value)
+    parsed = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.timezone.utc)
     return parsed.timestamp()
+
+
+class MetadataDB:
+    """
+    Read-only access to a stack's metadata database, sqlite or PostgreSQL alike.
+
+    Queries are written with ``?`` placeholders (as before, for sqlite) and bound by name, so
+    the same SQL runs on both. Rows come back as plain dicts.
+    """
+
+    def __init__(self, url: str) -> None:
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
+
+        self.url = url
+        if url.startswith("sqlite:///"):
+            path = url.removeprefix("sqlite:///")
+            # Read-only and a fresh connection per query, as the components write meanwhile.
+            self.engine = create_engine(
+                f"sqlite:///file:{path}?mode=ro&uri=true", poolclass=NullPool, connect_args={"timeout": 30}
+            )
+        else:
+            self.engine = create_engine(url, pool_size=2, max_overflow=2, pool_pre_ping=True)
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Run one read-only query; return its rows as dicts."""
+        from sqlalchemy import text
+
+        names = iter(range(len(params)))
+        bound = re.sub(r"\?", lambda _: f":p{next(names)}", sql)
+        with self.engine.connect() as conn:
+            result = conn.execute(text(bound), {f"p{i}": value for i, value in enumerate(params)})
+            return [dict(row._mapping) for row in result]
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()
 
 
 class StateRecorder:
@@ -145,8 +194,8 @@ class StateRecorder:
     States shorter than the poll interval may be missed; ``deferred`` lasts until the test acts.
     """
 
-    def __init__(self, db_path: Path, interval: float = 0.3) -> None:
-        self.db_path = db_path
+    def __init__(self, db: MetadataDB, interval: float = 0.3) -> None:
+        self.db = db
         self.interval = interval
         self.history: dict[tuple[str, str, str], list[str | None]] = {}
         self._stop = threading.Event()
@@ -159,20 +208,20 @@ class StateRecorder:
     def stop(self) -> None:
         """Stop polling."""
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():  # never started when the stack failed before its components
+            self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        from sqlalchemy.exc import SQLAlchemyError
+
         while not self._stop.wait(self.interval):
             try:
-                conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=5)
-                try:
-                    rows = conn.execute("SELECT dag_id, run_id, task_id, state FROM task_instance").fetchall()
-                finally:
-                    conn.close()
-            except sqlite3.Error:
-                continue  # a busy database: the next poll will see the state
-            for dag_id, run_id, task_id, state in rows:
-                states = self.history.setdefault((dag_id, run_id, task_id), [])
+                rows = self.db.query("SELECT dag_id, run_id, task_id, state FROM task_instance")
+            except SQLAlchemyError:
+                continue  # a busy (or not yet migrated) database: the next poll will see the state
+            for row in rows:
+                state = row["state"]
+                states = self.history.setdefault((row["dag_id"], row["run_id"], row["task_id"]), [])
                 if not states or states[-1] != state:
                     states.append(state)
 
@@ -184,9 +233,21 @@ class AirflowStack:
     :param home: Empty directory used as ``AIRFLOW_HOME``.
     :param emulator: The SmartlyQ emulator ``smartlyq_default`` points at.
     :param dag_files: DAG files copied into the stack's own DAG folder.
+    :param components: ``{name: airflow CLI arguments}`` of the components (default: :data:`COMPONENTS`).
+    :param database_url: The metadata database (default: sqlite in ``home``).
+    :param env: Settings on top of the defaults (executor, broker...), shared by every component.
     """
 
-    def __init__(self, home: Path, emulator: RunningEmulator, dag_files: list[Path]) -> None:
+    def __init__(
+        self,
+        home: Path,
+        emulator: RunningEmulator,
+        dag_files: list[Path],
+        *,
+        components: dict[str, tuple[str, ...]] | None = None,
+        database_url: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.home = home
         self.emulator = emulator
         self.dags_folder = home / "dags"
@@ -195,10 +256,14 @@ class AirflowStack:
             shutil.copy(path, self.dags_folder / path.name)
         self.component_logs = home / "components"
         self.component_logs.mkdir(exist_ok=True)
-        self.db_path = home / "airflow.db"
+        self.components = dict(components or COMPONENTS)
+        self.database_url = database_url or f"sqlite:///{home / 'airflow.db'}"
         self.api_port = free_port()
         self.api_url = f"http://127.0.0.1:{self.api_port}"
-        self.env = stack_env(home, self.dags_folder, self.api_port, emulator.connection_json())
+        self.env = stack_env(
+            home, self.dags_folder, self.api_port, emulator.connection_json(), self.database_url
+        )
+        self.env.update(env or {})
         #: The current process of each component (a killed one stays until restarted).
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._every_proc: list[subprocess.Popen[bytes]] = []
@@ -206,9 +271,13 @@ class AirflowStack:
         self.stopped: set[str] = set()
         self._starts: dict[str, int] = {}
         self.startup_seconds: float | None = None
-        self.recorder = StateRecorder(self.db_path)
-        #: Seconds from the start of :meth:`start` to each milestone.
+        self.db = MetadataDB(self.database_url)
+        self.recorder = StateRecorder(self.db)
+        #: Seconds from the start of :meth:`start` (``began``, monotonic) to each milestone.
         self.timings: dict[str, float] = {}
+        self.began = time.monotonic()
+        #: Servers the stack runs on, by name (PostgreSQL, Redis...), for tests to inspect.
+        self.services: dict[str, Any] = {}
 
     # -- processes ------------------------------------------------------------------------
     def airflow(
@@ -237,7 +306,7 @@ class AirflowStack:
             )
             out.flush()
             proc = subprocess.Popen(
-                [AIRFLOW_BIN, *COMPONENTS[name]],
+                [AIRFLOW_BIN, *self.components[name]],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -249,13 +318,18 @@ class AirflowStack:
         self.stopped.discard(name)
         return proc
 
-    def start(self, timeout: float = 180) -> None:
-        """Migrate the database, start every component and wait until all report healthy."""
-        began = time.monotonic()
+    def start(self, timeout: float = 180, names: list[str] | None = None) -> None:
+        """
+        Migrate the database, start components and wait until they report healthy.
+
+        :param names: The components to start now (default: all); the health check needs a
+            scheduler, a dag-processor and at least one triggerer among them.
+        """
+        self.began = began = time.monotonic()
         self.airflow("db", "migrate", timeout=600)
         self.timings["db migrate"] = time.monotonic() - began
         self.recorder.start()
-        for name in COMPONENTS:
+        for name in names or self.components:
             self.start_component(name)
         self.wait_for(self.health, timeout, "the api-server to answer")
         self.timings["api-server up"] = time.monotonic() - began
@@ -272,14 +346,14 @@ class AirflowStack:
             os.killpg(proc.pid, sig)
         proc.wait(timeout=30)
 
-    def kill_triggerer(self) -> None:
-        """Kill the triggerer and its trigger runner with SIGKILL: no clean-up code runs."""
-        self.kill("triggerer", signal.SIGKILL)
+    def kill_triggerer(self, name: str = "triggerer") -> None:
+        """Kill a triggerer and its trigger runner with SIGKILL: no clean-up code runs."""
+        self.kill(name, signal.SIGKILL)
 
-    def start_triggerer(self) -> None:
+    def start_triggerer(self, name: str = "triggerer") -> None:
         """Start a new triggerer process (a new job id) and wait until it heartbeats."""
         started = time.time()
-        self.start_component("triggerer")
+        self.start_component(name)
         self.wait_for(
             lambda: self.latest_job_heartbeat("TriggererJob", since=started),
             timeout=90,
@@ -289,6 +363,7 @@ class AirflowStack:
     def stop(self) -> None:
         """Stop every component: SIGTERM to each process group, SIGKILL whatever is left."""
         self.recorder.stop()
+        self.db.close()
         for proc in self._every_proc:
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -373,14 +448,9 @@ class AirflowStack:
         return result
 
     # -- database (read-only) -------------------------------------------------------------
-    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        """Run a read-only query on the stack's sqlite database."""
-        conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30)
-        try:
-            conn.row_factory = sqlite3.Row
-            return conn.execute(sql, params).fetchall()
-        finally:
-            conn.close()
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Run a read-only query (``?`` placeholders) on the stack's metadata database."""
+        return self.db.query(sql, params)
 
     def latest_job_heartbeat(self, job_type: str, since: float = 0.0) -> str | None:
         """Return the newest running ``job_type``'s heartbeat when that job started after ``since``."""
@@ -582,10 +652,37 @@ class AirflowStack:
             parts.extend(lines[-tail:])
         return "\n".join(parts)
 
-    def files_containing(self, needle: str) -> list[Path]:
-        """Return every file under ``AIRFLOW_HOME`` whose bytes contain ``needle`` (database included)."""
+    def files_containing(self, needle: str, *more_roots: Path) -> list[Path]:
+        """
+        Return every file under ``AIRFLOW_HOME`` whose bytes contain ``needle`` (a sqlite database included).
+
+        :param more_roots: Further directories to search, such as a PostgreSQL data directory.
+        """
         raw = needle.encode()
-        return [p for p in sorted(self.home.rglob("*")) if p.is_file() and raw in p.read_bytes()]
+        files = [p for root in (self.home, *more_roots) for p in sorted(root.rglob("*")) if p.is_file()]
+        return [p for p in files if raw in p.read_bytes()]
+
+    # -- assets and runs --------------------------------------------------------------------
+    def asset_events(self, asset_name: str) -> list[dict[str, Any]]:
+        """Return an asset's events, oldest first, ``extra`` decoded (sqlite: text, PostgreSQL: JSON)."""
+        rows = self.query(
+            "SELECT e.id, e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id "
+            "WHERE a.name = ? ORDER BY e.id",
+            (asset_name,),
+        )
+        return [
+            {
+                "id": r["id"],
+                "extra": r["extra"] if isinstance(r["extra"], dict) else json.loads(r["extra"] or "{}"),
+            }
+            for r in rows
+        ]
+
+    def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
+        """Return a DAG's runs (id, run_id, state, run_type), oldest first."""
+        return self.query(
+            "SELECT id, run_id, state, run_type FROM dag_run WHERE dag_id = ? ORDER BY id", (dag_id,)
+        )
 
 
 @pytest.fixture(scope="session")
@@ -613,14 +710,95 @@ def airflow_stack(
         stack.stop()
 
 
+def celery_components(home: Path, workers: int = 2, triggerers: int = 2) -> dict[str, tuple[str, ...]]:
+    """
+    Return the components of a CeleryExecutor stack: api-server, scheduler, dag-processor,
+    ``workers`` Celery workers and ``triggerers`` triggerers (``worker-1``, ``triggerer-1``...).
+
+    Workers on one machine need their own Celery node name and pid file, and skip serving
+    logs (one fixed port each otherwise; the api-server reads the log files from disk).
+    """
+    components = {name: COMPONENTS[name] for name in ("api-server", "scheduler", "dag-processor")}
+    for n in range(1, workers + 1):
+        components[f"worker-{n}"] = (
+            "celery", "worker", "--celery-hostname", f"worker-{n}@%h", "--concurrency", "2",
+            "--pid", str(home / f"worker-{n}.pid"), "--skip-serve-logs", "--without-gossip",
+        )  # fmt: skip
+    for n in range(1, triggerers + 1):
+        components[f"triggerer-{n}"] = COMPONENTS["triggerer"]
+    return components
+
+
+@pytest.fixture(scope="module")
+def distributed_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
+    """
+    Start PostgreSQL, Redis, an emulator with a request budget and a CeleryExecutor stack on them.
+
+    Components: api-server, scheduler, dag-processor, ``worker-1`` and ``worker-2``,
+    ``triggerer-1``; ``triggerer-2`` is left for the test to start (Airflow hands a new trigger
+    to whichever live triggerer asks first, so starting the second one later is how a test
+    knows which triggerer holds the waits). The scheduler creates scheduled and asset-triggered
+    runs (``use_job_schedule``), and the example watcher polls every
+    ``DISTRIBUTED_HEALTH_POLL_SECONDS``. ``stack.services`` holds the two servers.
+
+    Skips with the reason when PostgreSQL or Redis cannot be had; under CI that is a failure.
+    """
+    from airflow_provider_smartlyq.testing.emulator import run_emulator
+
+    home = tmp_path_factory.mktemp("distributed-stack")
+    logs = home / "components"
+    logs.mkdir()
+    with contextlib.ExitStack() as running:
+        try:
+            postgres = running.enter_context(run_postgres(logs))
+            redis = running.enter_context(run_redis(logs))
+        except ServiceUnavailable as exc:
+            skip_or_fail(f"the distributed stack needs PostgreSQL and Redis: {exc}")
+        emulator = running.enter_context(
+            run_emulator(seed="demo", api_key=STACK_API_KEY, rate_limit=DISTRIBUTED_RATE_LIMIT)
+        )
+        components = celery_components(home)
+        stack = AirflowStack(
+            home,
+            emulator,
+            [EXAMPLE_DAGS / name for name in DISTRIBUTED_DAG_FILES],
+            components=components,
+            database_url=postgres.url,
+            env={
+                "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "8",
+                "AIRFLOW__CELERY__BROKER_URL": redis.url,
+                "AIRFLOW__CELERY__RESULT_BACKEND": postgres.celery_result_backend,
+                "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
+                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True",
+                "SMARTLYQ_HEALTH_POLL_INTERVAL": str(DISTRIBUTED_HEALTH_POLL_SECONDS),
+            },
+        )
+        stack.services = {"postgres": postgres, "redis": redis}
+        running.callback(stack.stop)
+        stack.start(names=[name for name in components if name != "triggerer-2"])
+        for worker in ("worker-1", "worker-2"):
+            stack.wait_for(
+                lambda w=worker: (
+                    f"{w}@" in (log := (stack.component_logs / f"{w}.log").read_text()) and " ready." in log
+                ),
+                timeout=120,
+                what=f"Celery {worker} to be ready",
+            )
+        stack.timings["workers ready"] = time.monotonic() - stack.began
+        milestones = ", ".join(f"{k} {v:.1f}s" for k, v in stack.timings.items())
+        print(f"\ndistributed stack up at {stack.home} (api {stack.api_url}): {milestones}")
+        yield stack
+
+
 @pytest.fixture
 def stack(airflow_stack: AirflowStack, request: pytest.FixtureRequest) -> Iterator[AirflowStack]:
     """Return the session's stack, emulator reset, every component running; print logs on failure."""
     airflow_stack.emulator.client.reset("demo")
     # A test that killed a component without restarting it must not break the next one.
     for name in sorted(airflow_stack.stopped):
-        if name == "triggerer":
-            airflow_stack.start_triggerer()
+        if name.startswith("triggerer"):
+            airflow_stack.start_triggerer(name)
         else:
             airflow_stack.start_component(name)
     airflow_stack.assert_running()

@@ -71,12 +71,7 @@ def event_stack(airflow_stack: AirflowStack) -> Iterator[AirflowStack]:
 
 def asset_events(stack: AirflowStack) -> list[dict[str, Any]]:
     """Return the watched asset's events with their trigger payloads, oldest first."""
-    rows = stack.query(
-        "SELECT e.id, e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id "
-        "WHERE a.name = ? ORDER BY e.id",
-        (ASSET_NAME,),
-    )
-    return [{"id": r["id"], "extra": json.loads(r["extra"] or "{}")} for r in rows]
+    return stack.asset_events(ASSET_NAME)
 
 
 def transitions(events: list[dict[str, Any]]) -> list[tuple[int, str]]:
@@ -88,10 +83,7 @@ def transitions(events: list[dict[str, Any]]) -> list[tuple[int, str]]:
 
 
 def runs(stack: AirflowStack) -> list[dict[str, Any]]:
-    rows = stack.query(
-        "SELECT id, run_id, state, run_type FROM dag_run WHERE dag_id = ? ORDER BY id", (DAG_ID,)
-    )
-    return [dict(r) for r in rows]
+    return stack.dag_runs(DAG_ID)
 
 
 def run_of_event(stack: AirflowStack, event_id: int) -> dict[str, Any] | None:
