@@ -8,17 +8,23 @@ plugin (``airflow_provider_smartlyq.testing.pytest_plugin``), the same ones user
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 # Test modules import these from airflow_cli_support, not from "conftest": with several
 # conftest.py files in the tree, "conftest" names whichever pytest loaded last.
 from airflow_cli_support import AIRFLOW_BIN, REPO, airflow_cli_env
+from log_support import UserLogs
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 # Before anything imports Airflow: never touch the user's ~/airflow.
 _HOME = Path(tempfile.mkdtemp(prefix="smartlyq-tests-airflow-home-"))
@@ -82,3 +88,25 @@ def run_airflow(airflow_db, smartlyq_emulator):
         )
 
     return run
+
+
+@pytest.fixture
+def user_logs(request, capsys, caplog) -> Iterator[UserLogs]:
+    """
+    Capture the logs a user sees, at ``DEBUG`` (default) or at ``INFO`` (parametrize indirectly).
+
+    Airflow filters structlog by level through its bound-logger class; ``logging_level = DEBUG``
+    swaps in a filter at DEBUG. This does the same through structlog's public API and keeps
+    Airflow's processors and renderer, so the captured lines are the ones a user reads; the
+    filter is restored afterwards. Stdlib loggers are lowered to the same level for ``caplog``.
+    """
+    import structlog
+
+    level: str = getattr(request, "param", "DEBUG")
+    saved = structlog.get_config()["wrapper_class"]
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level)))
+    caplog.set_level(level)
+    try:
+        yield UserLogs(capsys, caplog, level)
+    finally:
+        structlog.configure(wrapper_class=saved)

@@ -84,6 +84,8 @@ def run_env(run: Run, emulator: Any) -> dict[str, str]:
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{run.home / 'airflow.db'}",
         AIRFLOW__CORE__FERNET_KEY=run.fernet_key,
         AIRFLOW_CONN_SMARTLYQ_DEFAULT=connection,
+        # DEBUG: the per-request lines (and urllib3's request lines) are searched too.
+        AIRFLOW__LOGGING__LOGGING_LEVEL="DEBUG",
     )
 
 
@@ -173,15 +175,28 @@ def database_texts(run: Run) -> dict[str, list[str]]:
     return texts
 
 
+def airflow_own_mask_requests(line: str) -> bool:
+    """
+    Tell Airflow's own DEBUG line that shows a secret being registered with the masker.
+
+    At DEBUG, Airflow's task supervisor logs every message a task sends it, and a ``MaskSecret``
+    message carries the value to mask: Airflow sends one for the connection password itself,
+    before any provider code runs (and the hook's own ``mask_secret`` adds another). Nothing a
+    provider can change; these lines are left out of the search and named in the docs.
+    """
+    return "Sending request" in line and "msg=MaskSecret(" in line
+
+
 def leaks(run: Run) -> list[str]:
     """Return every place of ``run`` holding a needle, as ``"<where>: <needle prefix>"``."""
     found = []
     texts = database_texts(run)
+    output = "\n".join(line for line in run.output.splitlines() if not airflow_own_mask_requests(line))
     for needle in NEEDLES:
         shown = needle[:8] + "…"
         found += [f"file {name}: {shown}" for name in files_containing(run.home, needle)]
         found += [f"table {t}: {shown}" for t, rows in texts.items() if any(needle in row for row in rows)]
-        if needle in run.output:
+        if needle in output:
             found.append(f"stdout/stderr: {shown}")
     return found
 
@@ -195,6 +210,8 @@ def test_the_example_dags_ran_with_the_distinctive_key(runs: dict[str, Run]) -> 
         if run.expect_success:
             assert run.returncode == 0, f"{run.name}:\n{run.output[-4000:]}"
             assert "state=success" in run.output, run.name
+            # Control: the runs logged at DEBUG, so the hook's per-request lines were searched too.
+            assert "-> HTTP 200 (request id" in run.output, run.name
             # Control: the DAG really talked to SmartlyQ with the key being searched for.
             assert run.requests, run.name
             assert {r["key"] for r in run.requests} == {"primary"}, run.name

@@ -7,6 +7,7 @@ import logging
 import pickle
 
 import pytest
+from log_support import BOTH_LOG_LEVELS
 
 from airflow_provider_smartlyq.exceptions import SmartlyQError
 from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
@@ -50,8 +51,8 @@ def quick(conn_id: str, **kwargs) -> SmartlyQHook:
     return SmartlyQHook(conn_id, retry_min_wait=0.01, retry_max_wait=0.02, **kwargs)
 
 
-async def test_key_never_leaks_anywhere(conns, caplog, capfd):
-    caplog.set_level(logging.DEBUG)
+@BOTH_LOG_LEVELS
+async def test_key_never_leaks_anywhere(conns, user_logs):
     raised: list[BaseException] = []
 
     def expect_error(call) -> None:
@@ -134,23 +135,24 @@ async def test_key_never_leaks_anywhere(conns, caplog, capfd):
     assert_clean(repr(good.settings), "repr(settings)")
     assert_clean(str(good.settings), "str(settings)")
     assert_clean(repr(conns.config), "repr(emulator config)")
-    assert_clean(caplog.text, "logs")
-    out, err = capfd.readouterr()
-    assert_clean(out, "stdout")
-    assert_clean(err, "stderr")
-    # The run did log (retries): the checks above looked at real output, not at nothing.
-    assert "retry 1 of" in caplog.text + out + err
+    assert_clean(user_logs.text, "logs (stdout, stderr, stdlib records)")
+    # The run did log: the checks above looked at real output, not at nothing.
+    assert user_logs.lines("SmartlyQ GET /me failed (HTTP 429")  # a retry warning
+    if user_logs.level == "DEBUG":
+        assert user_logs.lines("SmartlyQ GET /social/accounts/health -> HTTP 200")  # sync and async
+        assert user_logs.lines("SmartlyQ GET /social/accounts/102/health -> HTTP 200")  # async only
 
 
-def test_the_canary_is_detectable(conns, caplog, capfd):
-    # Guard against a vacuous pass: the same capture does see the key when something prints it.
-    caplog.set_level(logging.DEBUG)
-    logging.getLogger("canary").warning("leak %s", KEY[::-1][::-1])
+@BOTH_LOG_LEVELS
+def test_the_canary_is_detectable(conns, user_logs):
+    # Guard against a vacuous pass: the same capture sees the key when something logs or prints it.
+    quick("sq_good").log.warning("hook leak %s", KEY[::-1][::-1])  # Airflow's structlog logger
+    logging.getLogger("canary").warning("stdlib leak %s", KEY)
     print(WRONG_KEY)
 
-    out, _ = capfd.readouterr()
-    assert KEY in caplog.text
-    assert WRONG_KEY in out
+    assert user_logs.lines(f"hook leak {KEY}")
+    assert user_logs.lines(f"stdlib leak {KEY}")
+    assert user_logs.lines(WRONG_KEY)
 
 
 def test_test_connection_reports_reasons_without_the_key(conns):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import http.cookiejar
+import logging
+import re
 import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -20,6 +22,7 @@ from aiohttp.helpers import get_env_proxy_for_url
 from tenacity import AsyncRetrying, Retrying
 from yarl import URL
 
+from airflow_provider_smartlyq._waiting import short_token
 from airflow_provider_smartlyq.exceptions import SmartlyQConfigurationError, SmartlyQConnectionError
 from airflow_provider_smartlyq.hooks._protocol import (
     ApiRequest,
@@ -34,6 +37,27 @@ if TYPE_CHECKING:
 
 #: Sockets one event loop may hold open to SmartlyQ, whatever the number of waiting triggers.
 ASYNC_POOL_LIMIT = 100
+
+
+class _ShortenStateTokens(logging.Filter):
+    """
+    Shorten connect state tokens in urllib3's request lines, as the hook's own lines do.
+
+    urllib3 logs every request line, path included, at DEBUG, and a task log shows it when
+    Airflow's ``logging_level`` is DEBUG. Whoever holds a state token can follow the connect,
+    so ``GET …/social/connect/<token>`` is logged with the token's prefix only.
+    """
+
+    _POLL = re.compile(r"(GET \S*/social/connect/)([^/?#\s\"]+)")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "/social/connect/" in message:
+            record.msg, record.args = self._POLL.sub(lambda m: m[1] + short_token(m[2]), message), ()
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_ShortenStateTokens())
 
 
 class _KeepOwnAuthorization(requests.auth.AuthBase):

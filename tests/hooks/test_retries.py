@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from log_support import BOTH_LOG_LEVELS
 
 from airflow_provider_smartlyq.exceptions import (
     SmartlyQAPIError,
@@ -492,15 +492,28 @@ def test_connect_url_state_parsing_tolerates_missing_state(quick_hook, smartlyq_
     assert parse_qs(urlsplit(link["connect_url"]).query) == {}
 
 
-def test_state_token_is_not_logged_or_raised_in_full(quick_hook, smartlyq_conn, caplog):
+@BOTH_LOG_LEVELS
+def test_state_token_is_not_logged_or_raised_in_full(quick_hook, smartlyq_conn, user_logs):
     token = quick_hook.create_connect_link("facebook")["state_token"]
+    short = f"/social/connect/{token[:6]}…"
+    quick_hook.get_connect_status(token)  # answered: the per-request DEBUG line names the path
     smartlyq_conn.client.inject_fault(f"/v1/social/connect/{token}", "GET", drop_connection=True, count=99)
 
-    with caplog.at_level(logging.DEBUG), pytest.raises(SmartlyQConnectionError) as info:
+    with pytest.raises(SmartlyQConnectionError) as info:
         quick_hook.get_connect_status(token)
 
-    shown = [str(info.value), repr(info.value), info.value.path, *(r.getMessage() for r in caplog.records)]
-    assert all(token not in text for text in shown)
-    assert info.value.path == f"/social/connect/{token[:6]}…"
+    # Nothing a user reads holds the whole token ...
+    shown = {
+        "error": str(info.value),
+        "repr": repr(info.value),
+        "path": info.value.path,
+        "logs": user_logs.text,
+    }
+    assert [where for where, text in shown.items() if token in text] == []
+    assert info.value.path == short
+    # ... and the lines that name the path were produced (and captured), with the short form.
+    assert len(user_logs.lines(f"SmartlyQ GET {short} failed")) == 2  # one retry warning per retry
+    if user_logs.level == "DEBUG":
+        assert user_logs.lines(f"SmartlyQ GET {short} -> HTTP 200")  # the per-request line
     assert info.value.__cause__ is None
     assert info.value.__suppress_context__

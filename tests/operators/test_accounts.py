@@ -6,6 +6,7 @@ import json
 from types import SimpleNamespace
 
 import pytest
+from log_support import BOTH_LOG_LEVELS
 
 from airflow_provider_smartlyq.exceptions import SmartlyQError, SmartlyQValidationError
 from airflow_provider_smartlyq.operators._selection import write_idempotency_key
@@ -220,14 +221,16 @@ def test_paused_state_comes_from_bulk_health_when_the_list_lacks_it(emu):
 # -- reconnect links --------------------------------------------------------------------------------
 
 
-def test_reconnect_urls_for_unhealthy_accounts_only(emu, capsys):
+@BOTH_LOG_LEVELS
+def test_reconnect_urls_for_unhealthy_accounts_only(emu, user_logs):
     emu.client.expire_account_token(106)
     emu.client.update_account(107, status="error")
     urls = SmartlyQReconnectUrlOperator(task_id="links", all_accounts=True).execute({})
     # Whoever holds a reconnect link can re-authorise the account: the task log names ids only.
-    log = capsys.readouterr().out  # task loggers write to stdout outside the task runner
-    assert "Reconnect links for accounts 104, 106, 107" in log
-    assert not [url for url in urls.values() if url in log]
+    assert [url for url in urls.values() if url in user_logs.text] == []
+    assert user_logs.lines("Reconnect links for accounts 104, 106, 107")
+    if user_logs.level == "DEBUG":  # the requests that fetched the links were logged, by path
+        assert user_logs.lines("SmartlyQ GET /social/accounts/106/reconnect-url -> HTTP 200")
     assert sorted(urls) == ["104", "106", "107"]  # 102 expires in 3 days: SmartlyQ refreshes it
     assert all(url.startswith("http") for url in urls.values())
     assert len(api_requests(emu, "GET", "/v1/social/accounts/health")) == 1
@@ -287,7 +290,7 @@ def test_disconnect_of_an_account_already_gone_succeeds(emu):
     assert api_requests(emu, "DELETE") == []
 
 
-def test_disconnect_404_on_delete_succeeds(emu, capsys):
+def test_disconnect_404_on_delete_succeeds(emu, user_logs):
     emu.client.inject_fault("/v1/social/accounts/103", "DELETE", status=404, code="RESOURCE_NOT_FOUND")
     result = SmartlyQDisconnectAccountOperator(
         task_id="bye", account_id=103, confirm_account_name="Acme X"
@@ -295,7 +298,7 @@ def test_disconnect_404_on_delete_succeeds(emu, capsys):
     assert result["already_gone"] is True
     assert result["disconnected"] is False
     assert result["account_name"] == "Acme X"
-    assert "Account 103 was already gone" in capsys.readouterr().out  # a success, with a warning
+    assert user_logs.lines("Account 103 was already gone")  # a success, with a warning
 
 
 @pytest.mark.parametrize(("account_id", "name"), [(0, "Acme X"), ("abc", "Acme X"), (103, "   ")])

@@ -194,11 +194,11 @@ def test_retry_republishes_only_the_failed_platforms(emu):
     assert len(retries) == 1
 
 
-def test_out_of_credits_is_a_typed_error_and_the_same_key_posts_after_a_top_up(emu, capsys):
+def test_out_of_credits_is_a_typed_error_and_the_same_key_posts_after_a_top_up(emu, user_logs):
     emu.client.update_posts_settings(balance=0)
     with pytest.raises(SmartlyQInsufficientBalanceError):
         publish().execute(context()[0])
-    assert "set a new idempotency_key" in capsys.readouterr().out  # what to do if SmartlyQ replays a 402
+    assert user_logs.lines("set a new idempotency_key")  # what to do if SmartlyQ replays a 402
 
     emu.client.update_posts_settings(balance=10)  # topped up: clearing the task publishes
     result = publish().execute(context(try_number=2)[0])

@@ -17,6 +17,7 @@ import threading
 import time
 
 import pytest
+from log_support import BOTH_LOG_LEVELS
 
 from airflow_provider_smartlyq._compat import (
     AirflowFailException,
@@ -133,6 +134,21 @@ def test_fail_on_unhealthy_fails_at_once_with_reconnect_links_in_every_mode(smar
         "/v1/social/accounts/102/reconnect-url",
         "/v1/social/accounts/104/reconnect-url",
     }
+
+
+@BOTH_LOG_LEVELS
+@pytest.mark.parametrize("mode", MODES)
+def test_reconnect_links_reach_xcom_but_not_the_log(smartlyq_conn, user_logs, mode):
+    ti, error = run_sensor(mode, account_name_pattern="Acme *", min_validity_days=7, fail_on_unhealthy=True)
+
+    assert isinstance(error, AirflowFailException)
+    links = [row["reconnect_url"] for row in ti.xcom["unhealthy_accounts"]]
+    assert len(links) == 2
+    assert all(links)
+    # Whoever holds a reconnect link can re-authorise the account: XCom and the button, not the log.
+    assert [link for link in links if link in user_logs.text] == []
+    assert user_logs.lines("2 selected account(s) are unhealthy")  # the table was logged
+    assert user_logs.lines("Acme LinkedIn")
 
 
 def test_fail_on_unhealthy_message_and_extra_link(smartlyq_conn):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -381,12 +380,11 @@ async def test_without_a_state_store_a_restart_starts_over(smartlyq_conn):
 # -- errors ---------------------------------------------------------------------------------
 
 
-async def test_transient_errors_back_off_and_never_end_the_watcher(smartlyq_conn, monkeypatch, caplog):
+async def test_transient_errors_back_off_and_never_end_the_watcher(smartlyq_conn, monkeypatch, user_logs):
     # No hook retries, so every fault reaches the watcher.
     monkeypatch.setenv("AIRFLOW_CONN_SMARTLYQ_DEFAULT", smartlyq_conn.connection_json(max_retries=0))
     smartlyq_conn.client.inject_fault(HEALTH_PATH, "GET", status=503, count=4)
     trigger = AccountHealthEventTrigger(all_accounts=True, poll_interval=0.05, max_consecutive_failures=1)
-    caplog.set_level(logging.WARNING)
     collector = Collector(trigger.run())
     started = time.monotonic()
     try:
@@ -398,7 +396,7 @@ async def test_transient_errors_back_off_and_never_end_the_watcher(smartlyq_conn
     assert statuses[:5] == [503, 503, 503, 503, 200]
     # Backoff doubled the pause: 0.1 + 0.2 + 0.4 + 0.8 s at least.
     assert time.monotonic() - started >= 1.4
-    assert "transient error, 4 in a row" in caplog.text
+    assert user_logs.lines("transient error, 4 in a row")
 
 
 async def test_permanent_errors_end_the_watcher_with_a_clear_message(smartlyq_conn, monkeypatch):
