@@ -81,12 +81,14 @@ class AccountSelector:
 
         :raises SmartlyQValidationError: no criterion and not ``all_accounts``, or a bad value.
         """
+        # A value that renders to nothing (" , ", "[]") counts as not given, like None: otherwise
+        # the selector would differ from its own round trip through trigger kwargs.
         ids = None
         if account_ids not in (None, "", [], ()):
-            ids = tuple(validate_account_ids(_split_list(account_ids)))
+            ids = tuple(validate_account_ids(_split_list(account_ids))) or None
         names = None
         if platforms not in (None, "", [], ()):
-            names = tuple(normalize_platforms(_split_list(platforms)) or ())
+            names = tuple(normalize_platforms(_split_list(platforms)) or ()) or None
         pattern = None
         if account_name_pattern not in (None, ""):
             if not isinstance(account_name_pattern, str):

@@ -8,6 +8,7 @@ connection their own way (``get_connection`` / ``aget_connection``) and share ev
 from __future__ import annotations
 
 import ipaddress
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -110,7 +111,16 @@ def settings_from_connection(
         message = str(exc)
     # Messages quote the bad value; a key pasted into the wrong field must not be shown. Raised
     # outside the except block so that the unredacted error is not kept as ``__context__``.
-    raise SmartlyQConfigurationError(message.replace(raw_key, "***").replace(api_key, "***"))
+    raise SmartlyQConfigurationError(_redact(message, raw_key, api_key))
+
+
+def _redact(message: str, *secrets: str) -> str:
+    """Replace every form of ``secrets`` in ``message``: as is, and escaped as ``repr``/JSON quote them."""
+    forms = {form for secret in secrets for form in (secret, repr(secret)[1:-1], json.dumps(secret)[1:-1])}
+    for form in sorted(forms, key=len, reverse=True):  # longest first: an escaped form contains others
+        if form:
+            message = message.replace(form, "***")
+    return message
 
 
 def _build(
@@ -122,7 +132,9 @@ def _build(
         verify = str(extras["ca_bundle"])
     elif "verify_ssl" in extras:
         verify = _as_bool(extras["verify_ssl"], "verify_ssl", conn_id)
-    if conn.host and conn.host.strip() == api_key:
+    # Containment, not equality: "https://<key>" is the same mistake. Short keys (tests, custom
+    # secret backends) would match ordinary host names, so only a key of 8+ characters counts.
+    if conn.host and (conn.host.strip() == api_key or (len(api_key) >= 8 and api_key in conn.host)):
         # Checked before any use of the host: it would otherwise be resolved by DNS (sending the
         # key to the resolver) and quoted by the resolver's error.
         raise SmartlyQConfigurationError(

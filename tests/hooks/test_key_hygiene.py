@@ -200,3 +200,25 @@ def test_host_equal_to_the_key_is_refused_unresolved(no_dns, monkeypatch):
     assert not ok
     assert "host field holds the API key" in message
     assert "0123456789abcdef" not in message
+
+
+# -- found by the property tests (tests/test_properties.py) -----------------------------------------
+
+
+def test_key_with_backslash_or_quote_never_echoed_escaped(monkeypatch):
+    # The extra's error quoted the key with repr(), which doubles a backslash: the plain
+    # replacement missed that form.
+    key = "sqk_live_back\\slash'quote_0123"
+    set_conn(monkeypatch, "sq_backslash", password=key, extra={"profile_id": key})
+    with pytest.raises(SmartlyQConfigurationError, match="profile_id") as raised:
+        _ = SmartlyQHook("sq_backslash").settings
+    assert_no_key(str(raised.value), key)
+
+
+def test_host_url_containing_the_key_is_refused(no_dns, monkeypatch):
+    # A key without SmartlyQ's prefix, pasted as https://<key>: an exact-match check missed it.
+    set_conn(monkeypatch, "sq_urlkey", host="https://0123456789abcdef", password="0123456789abcdef")
+    ok, message = SmartlyQHook("sq_urlkey", max_retries=0).test_connection()
+    assert not ok
+    assert "host field holds the API key" in message
+    assert "0123456789abcdef" not in message
