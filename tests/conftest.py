@@ -21,6 +21,7 @@ import pytest
 # Test modules import these from airflow_cli_support, not from "conftest": with several
 # conftest.py files in the tree, "conftest" names whichever pytest loaded last.
 from airflow_cli_support import AIRFLOW_BIN, REPO, airflow_cli_env
+from ci_support import skip_or_fail
 from log_support import UserLogs
 
 if TYPE_CHECKING:
@@ -37,16 +38,34 @@ os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
 OPENAPI_DEFAULT = REPO.parent / "shared" / "smartlyq-api" / "openapi-social.json"
 
 
+def _main_checkout(repo: Path) -> Path:
+    """Return the main checkout of a git worktree (``repo`` itself for a plain clone)."""
+    git = repo / ".git"
+    if git.is_file():  # a worktree: "gitdir: <main>/.git/worktrees/<name>"
+        gitdir = Path(git.read_text().partition("gitdir:")[2].strip())
+        if gitdir.parent.name == "worktrees":
+            return gitdir.parent.parent.parent
+    return repo
+
+
+def openapi_path() -> Path:
+    """Return where the OpenAPI document is: SMARTLYQ_OPENAPI, else beside the (main) checkout."""
+    if os.environ.get("SMARTLYQ_OPENAPI"):
+        return Path(os.environ["SMARTLYQ_OPENAPI"])
+    beside_main = _main_checkout(REPO).parent / "shared" / "smartlyq-api" / "openapi-social.json"
+    return OPENAPI_DEFAULT if OPENAPI_DEFAULT.is_file() or not beside_main.is_file() else beside_main
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     shutil.rmtree(_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def openapi_spec() -> dict:
-    """Return SmartlyQ's OpenAPI document; skip (saying where it was looked for) when absent."""
-    path = Path(os.environ.get("SMARTLYQ_OPENAPI") or OPENAPI_DEFAULT)
+    """Return SmartlyQ's OpenAPI document; when absent, skip (under CI: fail) naming where it looked."""
+    path = openapi_path()
     if not path.is_file():
-        pytest.skip(f"SmartlyQ OpenAPI document not found at {path} (set SMARTLYQ_OPENAPI to its path)")
+        skip_or_fail(f"SmartlyQ OpenAPI document not found at {path} (set SMARTLYQ_OPENAPI to its path)")
     return json.loads(path.read_text())
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from ci_support import skip_or_fail
 
 from airflow_provider_smartlyq.emulator.config import DEFAULT_API_KEY, mask_key
 
@@ -117,7 +118,7 @@ def test_cli_tls_serves_https_verifiable_with_printed_cert():
 def test_console_script_is_installed():
     script = Path(sys.executable).with_name("smartlyq-emulator")
     if not script.exists():
-        pytest.skip("package not pip-installed; console script absent")
+        skip_or_fail("package not pip-installed; console script absent (make test installs it)")
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert "--auto-approve-after" in result.stdout

@@ -47,7 +47,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
-from stack_services import ServiceUnavailable, free_port, run_postgres, run_redis, skip_or_fail
+from ci_support import skip_or_fail
+from stack_services import ServiceUnavailable, free_port, run_postgres, run_redis
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

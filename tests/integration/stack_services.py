@@ -10,7 +10,7 @@ PostgreSQL refuses to run as root, and CI runs as root: there both servers run a
 unprivileged user, ``postgres`` (Debian's package creates it) or else ``nobody``.
 
 A server that cannot be had raises :class:`ServiceUnavailable` with the reason; the test turns
-that into a skip locally and a failure under CI (:func:`skip_or_fail`).
+that into a skip locally and a failure under CI (``ci_support.skip_or_fail``).
 """
 
 from __future__ import annotations
@@ -27,9 +27,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
-
-import pytest
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -42,13 +40,6 @@ STARTUP_TIMEOUT = 60.0
 
 class ServiceUnavailable(RuntimeError):
     """A server needed by a test cannot be started here; the message says why and what to install."""
-
-
-def skip_or_fail(reason: str) -> NoReturn:
-    """Skip locally; fail under CI (``CI`` set), where a test that cannot run must not pass silently."""
-    if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
-        pytest.fail(f"{reason} (CI is set: a missing service fails the run instead of skipping)")
-    pytest.skip(reason)
 
 
 def free_port() -> int:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import pytest
 import requests
+from ci_support import skip_or_fail
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -37,13 +38,7 @@ if TYPE_CHECKING:
 CHROMIUM = shutil.which("chromium")
 AIRFLOW_BIN = str(Path(sys.executable).with_name("airflow"))
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        CHROMIUM is None,
-        reason="no `chromium` on PATH: install Debian's `chromium` package to run the browser test",
-    ),
-]
+pytestmark = pytest.mark.integration
 
 #: The fields ``ui-field-behaviour`` hides; the form must not offer them.
 HIDDEN_STANDARD_FIELDS = ("login", "schema", "port")
@@ -79,6 +74,13 @@ def _wait(predicate: Any, timeout: float, what: str, on_timeout: Any = lambda: "
             pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}\n{on_timeout()}")
         time.sleep(0.25)
     return value
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _chromium_installed() -> None:
+    """Skip (fail under CI) before starting anything when Chromium is missing."""
+    if CHROMIUM is None:
+        skip_or_fail("no `chromium` on PATH: install Debian's `chromium` package to run the browser test")
 
 
 @pytest.fixture
