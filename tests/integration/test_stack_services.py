@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 import stack_services
-from stack_services import ServiceUnavailable, run_postgres, run_redis, skip_or_fail
+from ci_support import skip_or_fail
+from stack_services import ServiceUnavailable, run_postgres, run_redis
 
 if TYPE_CHECKING:
     from pathlib import Path
