@@ -2,7 +2,10 @@
 #
 #   make demo   start the SmartlyQ emulator, run the example DAGs with `airflow dags test`
 #               under a temporary AIRFLOW_HOME, print a summary, stop the emulator
-#   make test   ruff check, ruff format --check, mypy, mkdocs build --strict, pytest (what CI runs)
+#   make test   ruff check, ruff format --check, mypy, mkdocs build --strict, pytest, and the
+#               packaging check, all on the newest Airflow
+#   make test-matrix   unit tests and example DAGs on Airflow 3.1, 3.2 and 3.3, each on its own
+#               Python (CI runs make test, then make test-matrix)
 #
 # Every target delegates to scripts/dev.py (standard library only), so `python3 scripts/dev.py
 # demo|test` does the same where make is missing. PYTHON picks the interpreter for .venv.
@@ -10,11 +13,12 @@
 PYTHON ?= python3
 DEV := $(PYTHON) scripts/dev.py
 
-.PHONY: help demo test venv lint docs format serve-docs clean bench
+.PHONY: help demo test test-matrix venv lint docs format serve-docs clean bench
 
 help:
 	@echo "make demo        run the example DAGs against the emulator and print a summary"
-	@echo "make test        lint, types, docs build and the test suite (what CI runs)"
+	@echo "make test        lint, types, docs build, the test suite and the packaging check"
+	@echo "make test-matrix unit tests and example DAGs on every supported Airflow (CI runs both)"
 	@echo "make lint        ruff check, ruff format --check and mypy only"
 	@echo "make docs        mkdocs build --strict only"
 	@echo "make format      apply ruff fixes and formatting"
@@ -23,12 +27,16 @@ help:
 	@echo "make venv        create or update .venv only"
 	@echo "make clean       remove .venv and build/cache directories"
 	@echo "Pass pytest arguments with: make test PYTEST_ARGS='-k health -x'"
+	@echo "Run some lanes only with:   make test-matrix LANES='3.1'"
 
 demo:
 	$(DEV) demo
 
 test:
 	$(DEV) test $(PYTEST_ARGS)
+
+test-matrix:
+	$(DEV) matrix $(LANES)
 
 venv:
 	$(DEV) venv
@@ -49,4 +57,4 @@ bench: venv
 	.venv/bin/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf .venv site dist build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .lanes site dist build .pytest_cache .mypy_cache .ruff_cache

@@ -5,7 +5,9 @@ Run the project's commands, creating or reusing the local virtualenv ``.venv`` f
 ``make demo`` and ``make test`` call this script; without ``make``, run it directly::
 
     python3 scripts/dev.py demo    # emulator + example DAGs under `airflow dags test`, then a summary
-    python3 scripts/dev.py test    # ruff, ruff format --check, mypy, mkdocs build --strict, pytest
+    python3 scripts/dev.py test    # ruff, ruff format --check, mypy, mkdocs build --strict, pytest,
+                                   # and the packaging check (build, twine check, wheel in a fresh venv)
+    python3 scripts/dev.py matrix  # unit tests and example DAGs on Airflow 3.1, 3.2 and 3.3 (lanes)
 
 Only the standard library is used here, so any Python >= 3.10 with ``venv`` and ``pip`` can run
 it on a fresh machine. The virtualenv is (re)installed with ``pip install -e '.[dev,docs]'``
@@ -101,7 +103,7 @@ def tool(name: str) -> str:
 
 
 def checks(pytest_args: list[str], site_dir: str) -> list[tuple[str, list[str]]]:
-    """Return the test command's steps, in order: lint, format, types, docs, tests."""
+    """Return the test command's steps, in order: lint, format, types, docs, tests, packaging."""
     return [
         # No cache directories in the checkout (ruff's, pytest's): a clean clone stays clean.
         ("ruff check", [tool("ruff"), "check", "--no-cache", "."]),
@@ -110,6 +112,8 @@ def checks(pytest_args: list[str], site_dir: str) -> list[tuple[str, list[str]]]
         ("mkdocs build --strict", [tool("mkdocs"), "build", "--strict", "--site-dir", site_dir]),
         # The whole tests/ tree (testpaths in pyproject.toml) unless arguments narrow it.
         ("pytest", [tool("pytest"), "-p", "no:cacheprovider", *pytest_args]),
+        # sdist + wheel, twine check, the wheel alone in a fresh venv: imports, `airflow providers list`.
+        ("package check", [str(venv_python()), str(REPO / "scripts" / "package_check.py")]),
     ]
 
 
@@ -148,14 +152,18 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser(
         "test", help="lint, types, docs build and tests, what CI runs (extra arguments go to pytest)"
     )
+    sub.add_parser(
+        "matrix", help="the version matrix: unit tests and example DAGs per supported Airflow (lane names)"
+    )
+    sub.add_parser("package", help="the packaging check only (build, twine check, install the wheel)")
     sub.add_parser("lint", help="ruff check, ruff format --check and mypy only")
     sub.add_parser("docs", help="mkdocs build --strict only")
     sub.add_parser("format", help="apply ruff's fixes and formatting")
     sub.add_parser("serve-docs", help="serve the docs with live reload on http://127.0.0.1:8000")
     argv = sys.argv[1:] if argv is None else argv
-    # Everything after "demo"/"test" belongs to demo.py/pytest, options included.
+    # Everything after "demo"/"test"/"matrix" belongs to demo.py/pytest/matrix.py, options included.
     passthrough: list[str] = []
-    if argv and argv[0] in ("demo", "test"):
+    if argv and argv[0] in ("demo", "test", "matrix"):
         argv, passthrough = argv[:1], [arg for arg in argv[1:] if arg != "--"]
     args = parser.parse_args(argv)
 
@@ -168,6 +176,12 @@ def main(argv: list[str] | None = None) -> int:
         ).returncode
     if args.command == "test":
         return run_checks(None, passthrough)
+    if args.command == "matrix":
+        return subprocess.run(
+            [str(venv_python()), str(REPO / "scripts" / "matrix.py"), *passthrough], env=ENV
+        ).returncode
+    if args.command == "package":
+        return run_checks({"package"}, [])
     if args.command == "lint":
         return run_checks({"ruff", "mypy"}, [])
     if args.command == "docs":

@@ -1,0 +1,305 @@
+#!/usr/bin/env python3
+"""
+The version matrix: the unit tests and the example DAGs on each supported Airflow release.
+
+``make test-matrix`` (or ``python3 scripts/dev.py matrix``) runs this with the project's
+``.venv`` interpreter after ``make test`` has covered everything on the newest Airflow. Each
+lane (see :data:`LANES`):
+
+1. finds its Python among the machine's interpreters (pyenv's versions, then ``pythonX.Y`` on
+   ``PATH``). A missing interpreter is not a pass: the lane runs on this interpreter instead
+   and says so in a banner and in the summary;
+2. creates or reuses ``.lanes/<lane>`` with ``uv`` and installs the provider (editable, the
+   ``test`` extra) with that exact Airflow release;
+3. prints its Python and Airflow versions, runs the unit tests (``tests/`` without
+   ``tests/integration`` and the example-DAG tests) with ``pytest-xdist`` on both cores, then the
+   example DAGs, each through a real ``airflow dags test`` (``tests/test_example_dags*.py``);
+4. prints its test counts and duration.
+
+A summary table ends the run; the exit code is non-zero when any lane failed.
+Arguments: lane names (``3.1``, ``3.2``, ``3.3``) to run only those; ``--list`` to show them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+LANES_DIR = REPO / ".lanes"
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One supported Airflow release on one Python."""
+
+    name: str
+    airflow: str  # the exact release installed (the newest patch of its minor when last updated)
+    python: str  # major.minor
+    #: Extra requirements pinned because a plain install of this Airflow would break (with why).
+    pins: tuple[str, ...] = ()
+
+
+#: The supported Airflow releases, each on one of the supported Pythons (3.10 to 3.13); the
+#: README and docs/versions.md state exactly these. `make test` covers the newest Airflow on
+#: the default Python with everything, the integration tests included.
+LANES: tuple[Lane, ...] = (
+    Lane("3.1", "3.1.8", "3.10"),
+    Lane("3.2", "3.2.2", "3.12"),
+    Lane("3.3", "3.3.2", "3.13"),
+)
+
+#: The example DAGs run under `airflow dags test` by these test files.
+EXAMPLE_DAG_TESTS = "tests/test_example_dags*.py"
+
+
+@dataclass
+class Counts:
+    """Test counts of one pytest run (from its JUnit XML)."""
+
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    exit_code: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.passed} passed, {self.failed} failed, {self.skipped} skipped"
+
+
+@dataclass
+class Result:
+    """What one lane did."""
+
+    lane: Lane
+    python_found: str = ""
+    fallback: bool = False
+    python_version: str = "?"
+    airflow_version: str = "?"
+    unit: Counts = field(default_factory=Counts)
+    dags: Counts = field(default_factory=Counts)
+    seconds: float = 0.0
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and self.unit.exit_code == 0 and self.dags.exit_code == 0
+
+
+def say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def banner(message: str) -> None:
+    line = "!" * 100
+    print(f"\n{line}\n!!! {message}\n{line}\n", flush=True)
+
+
+def pyenv_roots() -> list[Path]:
+    """Return the places pyenv keeps interpreters (CI runs as root; a developer as anyone)."""
+    roots: list[Path] = []
+    if os.environ.get("PYENV_ROOT"):
+        roots.append(Path(os.environ["PYENV_ROOT"]))
+    pyenv = shutil.which("pyenv")
+    if pyenv:
+        found = subprocess.run([pyenv, "root"], capture_output=True, text=True, check=False)
+        if found.returncode == 0 and found.stdout.strip():
+            roots.append(Path(found.stdout.strip()))
+    roots += [Path.home() / ".pyenv", Path("/root/.pyenv"), Path("/opt/pyenv"), Path("/usr/local/pyenv")]
+    unique: list[Path] = []
+    for root in roots:
+        if root not in unique and (root / "versions").is_dir():
+            unique.append(root)
+    return unique
+
+
+def _patch(path: str) -> tuple[int, ...]:
+    match = re.search(r"(\d+)\.(\d+)\.(\d+)", path)
+    return tuple(int(x) for x in match.groups()) if match else (0,)
+
+
+def find_python(minor: str) -> str | None:
+    """Return an interpreter of Python ``minor`` (e.g. "3.10"): pyenv's newest patch, else PATH's."""
+    for root in pyenv_roots():
+        candidates = sorted(glob.glob(str(root / "versions" / f"{minor}.*" / "bin" / "python")), key=_patch)
+        candidates = [c for c in candidates if re.search(rf"/{re.escape(minor)}\.\d+/bin/python$", c)]
+        if candidates:
+            return candidates[-1]
+    return shutil.which(f"python{minor}")
+
+
+def default_python() -> str:
+    """Return the interpreter this project's .venv was made from (the machine's default)."""
+    return getattr(sys, "_base_executable", sys.executable)
+
+
+def uv() -> str:
+    """Return uv: the dev extra installs it beside this interpreter."""
+    beside = Path(sys.executable).with_name("uv")
+    found = str(beside) if beside.exists() else shutil.which("uv")
+    if not found:
+        sys.exit("The matrix needs uv: run `python3 scripts/dev.py venv` (the dev extra installs it).")
+    return found
+
+
+def run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, text=True, check=False, **kwargs)  # type: ignore[call-overload]
+
+
+def prepare_venv(result: Result, venv: Path) -> Path | None:
+    """Create (or reuse) the lane's venv with its Python and its Airflow; return its python."""
+    lane = result.lane
+    python = venv / "bin" / "python"
+    cfg = venv / "pyvenv.cfg"
+    wanted = os.path.realpath(result.python_found)
+    if cfg.exists() and f"home = {os.path.dirname(wanted)}\n" not in cfg.read_text():
+        shutil.rmtree(venv)  # made with another interpreter: start over
+    if not python.exists():
+        made = run([uv(), "venv", "--quiet", "--python", result.python_found, str(venv)])
+        if made.returncode:
+            result.error = "could not create the venv"
+            return None
+    started = time.monotonic()
+    requirements = [f"apache-airflow=={lane.airflow}", *lane.pins]
+    say(f"lane {lane.name}: uv pip install -e '.[test]' {' '.join(requirements)}")
+    installed = run(
+        [uv(), "pip", "install", "--quiet", "--python", str(python), "-e", f"{REPO}[test]", *requirements],
+        cwd=REPO,
+    )
+    if installed.returncode:
+        result.error = f"install failed (exit {installed.returncode})"
+        return None
+    say(f"lane {lane.name}: installed in {time.monotonic() - started:.0f}s")
+    return python
+
+
+def pytest_run(python: Path, label: str, args: list[str], env: dict[str, str], tmp: Path) -> Counts:
+    """Run pytest in the lane; return its counts from the JUnit XML it writes."""
+    report = tmp / f"{label}.xml"
+    command = [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--junitxml={report}", *args]
+    say(f"{label}: {' '.join(command[1:])}")
+    completed = run(command, cwd=REPO, env=env)
+    counts = Counts(exit_code=completed.returncode)
+    if report.exists():
+        # Our own pytest just wrote this file: trusted input.
+        for suite in ET.parse(report).getroot().iter("testsuite"):  # noqa: S314
+            total = int(suite.get("tests", 0))
+            failed = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+            skipped = int(suite.get("skipped", 0))
+            counts.failed += failed
+            counts.skipped += skipped
+            counts.passed += total - failed - skipped
+    if counts.passed == 0 and counts.exit_code == 0:
+        counts.exit_code = 5  # nothing ran: never a pass
+    return counts
+
+
+def run_lane(lane: Lane, workers: str) -> Result:
+    result = Result(lane)
+    started = time.monotonic()
+    print(flush=True)
+    say(f"lane {lane.name}: Airflow {lane.airflow} on Python {lane.python}")
+    found = find_python(lane.python)
+    if found is None:
+        result.fallback = True
+        found = default_python()
+        banner(
+            f"LANE {lane.name}: NO PYTHON {lane.python} ON THIS MACHINE (looked in pyenv "
+            f"{[str(r) for r in pyenv_roots()] or 'roots: none'} and PATH). RUNNING ON THE DEFAULT "
+            f"INTERPRETER {found} INSTEAD: THIS LANE DOES NOT PROVE PYTHON {lane.python}."
+        )
+    result.python_found = found
+    python = prepare_venv(result, LANES_DIR / f"airflow-{lane.name}")
+    if python is None:
+        result.seconds = time.monotonic() - started
+        return result
+
+    versions = run(
+        [str(python), "-c", "import sys, airflow; print(sys.version.split()[0], airflow.__version__)"],
+        capture_output=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    if versions.returncode == 0 and versions.stdout.split():
+        result.python_version, result.airflow_version = versions.stdout.split()[-2:]
+    say(f"lane {lane.name}: Python {result.python_version}, Airflow {result.airflow_version}")
+    if result.airflow_version != lane.airflow:
+        result.error = f"installed Airflow {result.airflow_version}, not {lane.airflow}"
+
+    with tempfile.TemporaryDirectory(prefix=f"smartlyq-lane-{lane.name}-") as tmp:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        env.update(AIRFLOW_HOME=str(Path(tmp) / "airflow-home"), AIRFLOW__CORE__LOAD_EXAMPLES="False")
+        example_tests = sorted(str(p.relative_to(REPO)) for p in REPO.glob(EXAMPLE_DAG_TESTS))
+        unit_args = ["-n", workers, "tests", "--ignore=tests/integration"]
+        unit_args += [f"--ignore={p}" for p in example_tests]
+        result.unit = pytest_run(python, f"lane {lane.name} unit tests", unit_args, env, Path(tmp))
+        say(f"lane {lane.name} unit tests: {result.unit}")
+        # Each example-DAG test file shares one Airflow database per module: whole files per worker.
+        dag_args = ["-n", workers, "--dist", "loadfile", *example_tests]
+        result.dags = pytest_run(python, f"lane {lane.name} example DAGs", dag_args, env, Path(tmp))
+        say(f"lane {lane.name} example DAGs (airflow dags test): {result.dags}")
+    result.seconds = time.monotonic() - started
+    say(f"lane {lane.name}: {'ok' if result.ok else 'FAILED'} in {result.seconds:.0f}s")
+    return result
+
+
+def summary(results: list[Result]) -> int:
+    print(flush=True)
+    say("Version matrix")
+    header = f"    {'lane':<6}{'Python':<10}{'Airflow':<9}{'unit tests':<34}{'example DAGs':<32}{'time':>6}"
+    print(header)
+    for r in results:
+        status = "ok  " if r.ok else "FAIL"
+        note = []
+        if r.fallback:
+            note.append(f"FALLBACK: Python {r.lane.python} missing, ran on {r.python_version}")
+        if r.error:
+            note.append(r.error)
+        print(
+            f"{status}{r.lane.name:<6}{r.python_version:<10}{r.airflow_version:<9}{r.unit!s:<34}"
+            f"{r.dags!s:<32}{r.seconds:5.0f}s  {'; '.join(note)}"
+        )
+    fallbacks = [r.lane.name for r in results if r.fallback]
+    if fallbacks:
+        banner(f"LANES ON A FALLBACK INTERPRETER: {', '.join(fallbacks)} (see above)")
+    passed = sum(r.unit.passed + r.dags.passed for r in results)
+    failed = sum(r.unit.failed + r.dags.failed for r in results)
+    skipped = sum(r.unit.skipped + r.dags.skipped for r in results)
+    failed_lanes = [r.lane.name for r in results if not r.ok]
+    if failed_lanes:
+        say(f"FAILED lanes: {', '.join(failed_lanes)}")
+    print(f"matrix: {passed} passed, {failed} failed, {skipped} skipped", flush=True)
+    return 1 if failed_lanes else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/matrix.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("lanes", nargs="*", help="lane names to run (default: all)")
+    parser.add_argument("--list", action="store_true", help="print the lanes and their interpreters")
+    parser.add_argument("-n", "--workers", default="2", help="pytest-xdist workers per lane (default 2)")
+    args = parser.parse_args(argv)
+    lanes = [lane for lane in LANES if not args.lanes or lane.name in args.lanes]
+    unknown = set(args.lanes) - {lane.name for lane in LANES}
+    if unknown:
+        parser.error(f"unknown lane(s) {sorted(unknown)}; lanes: {[lane.name for lane in LANES]}")
+    if args.list:
+        for lane in lanes:
+            print(f"{lane.name}: Airflow {lane.airflow} on Python {lane.python}: {find_python(lane.python)}")
+        return 0
+    LANES_DIR.mkdir(exist_ok=True)
+    return summary([run_lane(lane, args.workers) for lane in lanes])
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
