@@ -32,7 +32,7 @@ def body(content: str = "Hello", ids=(101, 103), platforms=("facebook", "twitter
     return {"content": content, "account_ids": list(ids), "platforms": list(platforms), **extra}
 
 
-def wait_final(api, post_id: int, within: float = 10.0) -> dict:
+def wait_final(api, post_id: int, within: float = 60.0) -> dict:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         post = api("GET", f"/social/posts/{post_id}", 200).json()["data"]

@@ -26,7 +26,7 @@ def api_calls(emu, method=None, prefix="/v1/social/posts"):
     ]
 
 
-def wait_final(hook, post_id, within=10.0):
+def wait_final(hook, post_id, within=60.0):
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         post = hook.get_post(post_id)

@@ -106,14 +106,15 @@ def test_503_with_retry_after_is_waited_out_too(hook, smartlyq_conn):
     assert [r["status"] for r in api_requests(smartlyq_conn)] == [503, 200]
 
 
-def test_retry_after_as_http_date_in_the_past_means_now(hook, smartlyq_conn):
+def test_retry_after_as_http_date_in_the_past_means_now(hook, smartlyq_conn, user_logs):
     past = format_datetime(datetime.now(timezone.utc) - timedelta(seconds=30), usegmt=True)
     smartlyq_conn.client.inject_fault("/v1/me", "GET", status=503, retry_after=past)
 
-    started = time.monotonic()
     assert hook.get_me()["id"] == 4242
-    assert time.monotonic() - started < 0.9  # a date in the past means "now", not a parse failure
     assert len(api_requests(smartlyq_conn)) == 2
+    # The wait the hook chose, from its retry line (not a wall clock): a date in the past means
+    # "now", where a parse failure would fall back to the 0.05-0.2 s backoff.
+    assert user_logs.lines("SmartlyQ GET /me failed (HTTP 503 SERVICE_UNAVAILABLE); retry 1 of 5 in 0.0 s")
 
 
 def test_5xx_envelopes_are_retried_until_success(quick_hook, smartlyq_conn):
@@ -126,7 +127,6 @@ def test_5xx_envelopes_are_retried_until_success(quick_hook, smartlyq_conn):
 def test_non_json_502_gives_server_error_after_bounded_retries(quick_hook, smartlyq_conn):
     smartlyq_conn.client.inject_fault("/v1/social/accounts", "GET", status=502, body=HTML_502, count=50)
 
-    started = time.monotonic()
     with pytest.raises(SmartlyQServerError) as info:
         quick_hook.list_accounts()
 
@@ -135,7 +135,6 @@ def test_non_json_502_gives_server_error_after_bounded_retries(quick_hook, smart
     assert "non-JSON" in info.value.message
     assert "<html>" not in str(info.value)
     assert len(api_requests(smartlyq_conn)) == 2 + 1  # max_retries + 1, then stop
-    assert time.monotonic() - started < 5
 
 
 def test_max_retries_zero_sends_exactly_once(smartlyq_conn):
@@ -178,12 +177,11 @@ def test_an_unreachable_host_raises_connection_error(monkeypatch):
 
 def test_a_timeout_is_a_connection_error(smartlyq_conn):
     hook = SmartlyQHook(timeout=0.3, max_retries=0)
-    smartlyq_conn.client.inject_fault("/v1/me", "GET", delay=1.5)
+    # Without the timeout the answer would arrive after 5 s and the call would succeed.
+    smartlyq_conn.client.inject_fault("/v1/me", "GET", delay=5)
 
-    started = time.monotonic()
-    with pytest.raises(SmartlyQConnectionError):
+    with pytest.raises(SmartlyQConnectionError, match="Timeout"):
         hook.get_me()
-    assert time.monotonic() - started < 1.2
 
 
 def test_malformed_json_200_is_retried_then_a_server_error(quick_hook, smartlyq_conn):

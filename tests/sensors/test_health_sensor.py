@@ -165,11 +165,11 @@ def test_fail_on_unhealthy_message_and_extra_link(smartlyq_conn):
     ids=["unknown-id", "empty-selection"],
 )
 def test_a_selection_that_cannot_match_fails_instead_of_waiting_in_every_mode(smartlyq_conn, selection):
-    start = time.monotonic()
     results = in_every_mode(**selection)
 
     assert results == {mode: {"failed": "SmartlyQValidationError", "unhealthy": None} for mode in MODES}
-    assert time.monotonic() - start < 10
+    # Failed at the first check, not after waiting: at most one request per mode.
+    assert len(smartlyq_conn.client.requests()) <= len(MODES)
 
 
 def test_unhealthy_accounts_keep_it_waiting_until_reconnected_in_every_mode(smartlyq_conn):

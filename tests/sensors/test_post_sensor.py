@@ -26,7 +26,7 @@ def context() -> tuple[dict, dict]:
     return {"ti": ti}, pushed
 
 
-def poke_until_done(sensor, ctx, within=10.0):
+def poke_until_done(sensor, ctx, within=60.0):
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         result = sensor.poke(ctx)

@@ -52,7 +52,7 @@ class Collector:
     def fired(self) -> set[tuple[int, str]]:
         return {(p["account"]["id"], p["transition"]) for p in self.payloads}
 
-    async def wait_for(self, count: int, timeout: float = 10) -> list[dict[str, Any]]:
+    async def wait_for(self, count: int, timeout: float = 60) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while len(self.payloads) < count:
             if self.error is not None:
@@ -63,7 +63,7 @@ class Collector:
             await asyncio.sleep(0.02)
         return self.payloads
 
-    async def done(self, timeout: float = 10) -> None:
+    async def done(self, timeout: float = 60) -> None:
         await asyncio.wait_for(asyncio.shield(self._task), timeout)
 
     async def stop(self) -> None:
@@ -103,7 +103,7 @@ async def drain(trigger: AccountHealthEventTrigger) -> None:
         pytest.fail(f"no event expected, got {event}")
 
 
-async def wait_until(predicate, timeout: float = 10) -> None:
+async def wait_until(predicate, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached in time"
