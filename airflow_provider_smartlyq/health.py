@@ -4,7 +4,9 @@ Decide whether selected accounts are healthy enough to publish to.
 Pure functions over the answer of ``GET /social/accounts/health``: the health sensor (in poke
 and reschedule mode) and :class:`~airflow_provider_smartlyq.triggers.smartlyq.AccountHealthTrigger`
 (deferrable mode) both call :func:`evaluate`, so the three modes reach the same verdict on the
-same data. No I/O, standard library and the provider's light modules only.
+same data. What one account's row means comes from
+:func:`airflow_provider_smartlyq.account_state.account_state`, the rule the event watcher uses
+too. No I/O, standard library and the provider's light modules only.
 """
 
 from __future__ import annotations
@@ -13,15 +15,13 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_smartlyq.account_state import account_state
 from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     from airflow_provider_smartlyq.selector import AccountSelector
-
-#: Keys of each ``unhealthy_accounts`` row (XCom and events), in table order.
-UNHEALTHY_FIELDS: tuple[str, ...] = ("id", "platform", "account_name", "reason", "reconnect_url")
 
 
 def validate_min_validity_days(value: object) -> float:
@@ -33,37 +33,18 @@ def validate_min_validity_days(value: object) -> float:
     return value
 
 
-def is_paused(item: Mapping[str, Any]) -> bool:
-    """Return whether a health item is paused (explicit ``paused``, else ``is_active`` false)."""
-    if "paused" in item:
-        return bool(item["paused"])
-    return item.get("is_active") is False
-
-
 def unhealthy_reason(
     item: Mapping[str, Any], min_validity_days: float = 0, allow_paused: bool = False
 ) -> str | None:
     """
-    Return why one account is not healthy, or ``None`` when it is.
+    Return why one account does not pass the gate, or ``None`` when it does.
 
-    Healthy means: status ``connected``, ``token_expired`` false, ``validity_days`` at least
-    ``min_validity_days``, and not paused unless ``allow_paused``. Every failed rule is named.
+    It passes when :func:`~airflow_provider_smartlyq.account_state.account_state` calls it
+    ``healthy`` for ``min_validity_days`` (status ``connected``, token not expired, at least
+    ``min_validity_days`` of validity) and it is not paused, unless ``allow_paused``. Every
+    failed rule is named.
     """
-    reasons = []
-    status = item.get("status")
-    if status != "connected":
-        reasons.append(f"status is {status or 'unknown'}, not connected")
-    if item.get("token_expired"):
-        reasons.append("token expired")
-    days = item.get("validity_days")
-    if not reasons:  # "0 days left" adds nothing to "expired"
-        if isinstance(days, bool) or not isinstance(days, (int, float)):
-            if min_validity_days > 0:  # unknown validity passes only when none is required
-                reasons.append("token validity unknown")
-        elif days < min_validity_days:
-            reasons.append(f"token valid {days:g} more days, {min_validity_days:g} required")
-    if not allow_paused and is_paused(item):
-        reasons.append("paused")
+    reasons = account_state(item, min_validity_days=min_validity_days).gate_reasons(allow_paused=allow_paused)
     return "; ".join(reasons) or None
 
 
@@ -78,11 +59,6 @@ class HealthReport:
     def all_healthy(self) -> bool:
         """Return whether every selected account passed."""
         return not self.unhealthy
-
-    @property
-    def unhealthy_ids(self) -> list[int]:
-        """Return the ids of the unhealthy accounts."""
-        return [row["id"] for row in self.unhealthy]
 
 
 def evaluate(

@@ -5,14 +5,18 @@ Pure code, no I/O, the standard library and the provider's light modules only: t
 runs it in the triggerer for every snapshot of its poll (shared or its own), and tests call it
 directly.
 
-Each account is in one *state* per snapshot:
+Each account is in one *state* per snapshot, decided by
+:func:`airflow_provider_smartlyq.account_state.account_state` (the health gate's rule too) with
+``min_validity_days=expiring_within_days``:
 
 ``unhealthy``
-    Its token expired or SmartlyQ reports it ``expired``/``error``: a human must reconnect it.
+    Its status is not ``connected`` (``expired``, ``error``, ``disconnected``, unknown) or its
+    token expired: a human must reconnect it.
 ``expiring``
-    Connected, but the token ends within ``expiring_within_days`` days.
+    Connected, but the token is valid for fewer than ``expiring_within_days`` days (or does
+    not say for how long).
 ``healthy``
-    Anything else.
+    Anything else. Pausing does not change the state.
 
 A watcher fires once per *transition into* a watched state, never again while the account
 stays there (steady states are silent):
@@ -32,6 +36,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_smartlyq.account_state import EXPIRING, HEALTHY, UNHEALTHY, account_state
 from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
 from airflow_provider_smartlyq.selector import account_id_of
 
@@ -40,9 +45,6 @@ if TYPE_CHECKING:
 
     from airflow_provider_smartlyq.selector import AccountSelector
 
-HEALTHY = "healthy"
-EXPIRING = "expiring"
-UNHEALTHY = "unhealthy"
 RECOVERED = "recovered"
 
 #: Transitions a watcher can fire, in the order they are reported for one account.
@@ -84,16 +86,7 @@ def validate_days(value: Any) -> float:
 
 def classify(account: Mapping[str, Any], expiring_within_days: float) -> str:
     """Return the state (``healthy``, ``expiring`` or ``unhealthy``) of one health row."""
-    status = str(account.get("status") or "").lower()
-    if account.get("token_expired") or status in ("expired", "error"):
-        return UNHEALTHY
-    days = account.get("validity_days")
-    if isinstance(days, (int, float)) and not isinstance(days, bool):
-        if days <= 0:
-            return UNHEALTHY  # a token at zero days is expired whatever the flag says
-        if days <= expiring_within_days:
-            return EXPIRING
-    return HEALTHY
+    return account_state(account, min_validity_days=expiring_within_days).state
 
 
 def account_view(account: Mapping[str, Any]) -> dict[str, Any]:

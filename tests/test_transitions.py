@@ -46,12 +46,18 @@ def fired(previous, accounts, **kwargs) -> list[tuple[int, str]]:
 
 def test_classify_buckets():
     assert classify(row(1, 40), 7) == HEALTHY
-    assert classify(row(1, 7), 7) == EXPIRING
+    # Whole days, floored (as SmartlyQ reports them): 7 means at least seven full days left.
+    assert classify(row(1, 7), 7) == HEALTHY
+    assert classify(row(1, 6), 7) == EXPIRING
     assert classify(row(1, 7.5), 7) == HEALTHY
     assert classify(row(1, -1, status="expired"), 7) == UNHEALTHY
     assert classify(row(1, 30, status="error"), 7) == UNHEALTHY
-    # A token at zero days is expired even when the flag has not flipped yet.
-    assert classify(row(1, 0), 7) == UNHEALTHY
+    # A status other than "connected" needs a human, as it fails the health gate.
+    assert classify(row(1, 30, status="disconnected"), 7) == UNHEALTHY
+    # Zero days left is less than a day, not expired (short-lived tokens SmartlyQ refreshes):
+    # expiring, not unhealthy; a negative count is expired.
+    assert classify(row(1, 0), 7) == EXPIRING
+    assert classify(row(1, -1), 7) == UNHEALTHY
 
 
 def test_each_transition_fires_once_with_the_documented_payload():

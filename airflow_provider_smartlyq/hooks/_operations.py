@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlsplit
 
+from airflow_provider_smartlyq.account_state import is_paused
 from airflow_provider_smartlyq.exceptions import SmartlyQServerError, SmartlyQValidationError
 from airflow_provider_smartlyq.hooks._protocol import ApiRequest, ApiResult
 from airflow_provider_smartlyq.validation import (
@@ -122,9 +123,10 @@ def list_accounts(page: int | None = None, per_page: int | None = None) -> Opera
 
 
 def _with_paused_flag(account: dict[str, Any]) -> dict[str, Any]:
-    # SmartlyQ tallies paused accounts but documents only `is_active` per account: derive one flag.
+    # SmartlyQ tallies paused accounts but documents only `is_active` per account: derive one
+    # flag, by the same rule the health gate applies (a null `is_active` is not "paused").
     if "paused" not in account and "is_active" in account:
-        return {**account, "paused": not account["is_active"]}
+        return {**account, "paused": is_paused(account)}
     return account
 
 

@@ -215,7 +215,7 @@ def test_server_errors_count_as_not_yet_in_every_mode(smartlyq_conn, monkeypatch
         ({"validity_days": 30}, {}, None),
         ({"validity_days": None}, {}, None),  # validity unknown: fine when none is required
         ({"validity_days": None}, {"min_validity_days": 1}, "token validity unknown"),
-        ({"validity_days": -1}, {}, "token valid -1 more days, 0 required"),  # validity_days >= 0
+        ({"validity_days": -1}, {}, "token expired"),  # a negative count means expired
         ({"validity_days": 7}, {"min_validity_days": 7}, None),
         ({"validity_days": 30, "is_active": False}, {"allow_paused": True}, None),
     ],
