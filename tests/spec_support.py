@@ -148,6 +148,21 @@ SPEC_DEVIATIONS: tuple[Deviation, ...] = (
         "as every other account route answers an unknown id.",
     ),
     Deviation(
+        "POST",
+        "/social/posts/schedule",
+        404,
+        "RESOURCE_NOT_FOUND",
+        "Scheduling shares the create path: an account id that is not connected (or belongs to "
+        "another profile) is answered 404, as every other account route answers an unknown id.",
+    ),
+    Deviation(
+        "POST",
+        "/social/posts/schedule",
+        409,
+        "IDEMPOTENCY_CONFLICT",
+        _IDEMPOTENCY_CONFLICT + " Its documented 409 lists only DUPLICATE_CONTENT.",
+    ),
+    Deviation(
         "DELETE",
         "/webhooks/{id}",
         422,
@@ -160,6 +175,23 @@ SPEC_DEVIATIONS: tuple[Deviation, ...] = (
     _not_yet_published("GET", "/social/posts", 200),
     _not_yet_published("GET", "/social/posts/{post_id}", 200),
 )
+
+
+def path_shape(template: str) -> str:
+    """Return a path template with its parameter names erased (the two sides name them differently)."""
+    return re.sub(r"\{[^}]+\}", "{}", template)
+
+
+def emulator_operations() -> set[tuple[str, str]]:
+    """Return the emulator's public ``(METHOD, shape)`` pairs, read from its FastAPI routes."""
+    from airflow_provider_smartlyq.emulator.app import create_app
+
+    operations = set()
+    for route in create_app().routes:
+        path = getattr(route, "path", "")
+        if path.startswith("/v1/"):
+            operations |= {(m, path_shape(path.removeprefix("/v1"))) for m in getattr(route, "methods", ())}
+    return operations
 
 
 def deviations_for(method: str, template: str, status: int, code: str | None) -> list[Deviation]:

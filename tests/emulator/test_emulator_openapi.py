@@ -9,36 +9,25 @@ be exercised here, so neither side can drift silently.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
-from spec_support import SPEC_DEVIATIONS, Checked, SpecValidator, nullable_to_json_schema
+from spec_support import (
+    SPEC_DEVIATIONS,
+    Checked,
+    SpecValidator,
+    emulator_operations,
+    nullable_to_json_schema,
+    path_shape,
+)
 
 
 @pytest.fixture(scope="module")
 def validator(openapi_spec) -> SpecValidator:
     return SpecValidator(openapi_spec)
-
-
-def _shape(template: str) -> str:
-    """Return a path template with its parameter names erased (the two sides name them differently)."""
-    return re.sub(r"\{[^}]+\}", "{}", template)
-
-
-def emulator_operations() -> set[tuple[str, str]]:
-    """Return the emulator's public ``(METHOD, shape)`` pairs, read from its FastAPI routes."""
-    from airflow_provider_smartlyq.emulator.app import create_app
-
-    operations = set()
-    for route in create_app().routes:
-        path = getattr(route, "path", "")
-        if path.startswith("/v1/"):
-            operations |= {(m, _shape(path.removeprefix("/v1"))) for m in getattr(route, "methods", ())}
-    return operations
 
 
 def test_nullable_is_converted():
@@ -176,6 +165,10 @@ def test_every_shared_operation_validates(validator, smartlyq_emulator):
     assert scheduled["data"]["publish_stage"] is None  # idle until its time: null, as the spec says
     call("GET", "/social/posts", 200)  # published, failed and scheduled posts in one list
     call("POST", "/social/posts/schedule", 422, json={**post, "content": "Never"})  # no time, no queue
+    later = {**post, "content": "Later again", "queue_id": 1}
+    call("POST", "/social/posts/schedule", 201, json=later, key="spec-schedule")
+    call("POST", "/social/posts/schedule", 409, json={**later, "queue_id": 2}, key="spec-schedule")
+    call("POST", "/social/posts/schedule", 404, json={**later, "content": "Ghost", "account_ids": [999, 103]})
     call("POST", "/social/posts", 409, json=post)  # same content within 24 h
     call("POST", "/social/posts", 422, json={"content": "x"})
     call("POST", "/social/posts", 404, json={**post, "content": "Ghost", "account_ids": [999, 103]})
@@ -206,7 +199,7 @@ def test_every_shared_operation_validates(validator, smartlyq_emulator):
     call("DELETE", "/social/accounts/103", 200)  # last: the posts above publish through 103
 
     # Coverage: every operation both sides have was called ...
-    shared = {(m, t) for m, t in validator.operations() if (m, _shape(t)) in emulator_operations()}
+    shared = {(m, t) for m, t in validator.operations() if (m, path_shape(t)) in emulator_operations()}
     assert {(c.method, c.template) for c in call.checked} == shared
     assert {(c.method, c.template) for c in call.checked if c.status < 300} == shared  # each succeeded once
     assert len(shared) == 21  # today's intersection: a route added on either side shows up here
