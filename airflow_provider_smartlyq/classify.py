@@ -43,6 +43,7 @@ __all__ = [
     "is_permanent",
     "is_retryable",
     "is_transient",
+    "is_unexpected",
 ]
 
 #: HTTP statuses the hook sends again at once (with backoff): "busy or briefly broken".
@@ -123,3 +124,14 @@ def is_transient(exc: BaseException) -> bool:
 def is_permanent(exc: BaseException) -> bool:
     """Return whether only a human can fix ``exc``: fail now, no retry (see :func:`classify_error`)."""
     return classify_error(exc) is ErrorKind.PERMANENT
+
+
+def is_unexpected(exc: BaseException) -> bool:
+    """
+    Return whether ``exc`` is not SmartlyQ, its connection or the network failing: a bug.
+
+    :func:`classify_error` calls such an error ``PERMANENT`` too; a loop that rides out outages
+    (the health watcher's poll) asks this first, so that a bug surfaces at once with its
+    traceback instead of being counted as one more failed poll.
+    """
+    return not isinstance(exc, (SmartlyQError, AirflowNotFoundException, OSError, asyncio.TimeoutError))

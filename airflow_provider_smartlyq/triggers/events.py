@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from airflow_provider_smartlyq._waiting import next_delay, validate_poll_interval
-from airflow_provider_smartlyq.classify import is_permanent
+from airflow_provider_smartlyq.classify import is_permanent, is_unexpected
 from airflow_provider_smartlyq.exceptions import (
-    SmartlyQError,
     SmartlyQValidationError,
     SmartlyQWatcherStoppedError,
 )
@@ -43,20 +42,11 @@ MAX_BACKOFF_SECONDS = 900.0
 #: Prefix of the asset-state-store key holding a watcher's last-seen states.
 STATE_KEY_PREFIX = "smartlyq_health_watch"
 
-# SmartlyQWatcherStoppedError lived here before it joined the other errors in exceptions.py;
-# keep ``from airflow_provider_smartlyq.triggers.events import SmartlyQWatcherStoppedError`` working.
-__all__ = ["AccountHealthEventTrigger", "SmartlyQWatcherStoppedError"]
+__all__ = ["AccountHealthEventTrigger"]
 
 
 def _utcnow_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _is_outage(exc: BaseException) -> bool:
-    """Return whether ``exc`` is SmartlyQ or the setup failing (counted, backed off), not a bug."""
-    from airflow_provider_smartlyq._compat import AirflowNotFoundException  # no such connection
-
-    return isinstance(exc, (SmartlyQError, AirflowNotFoundException, OSError, asyncio.TimeoutError))
 
 
 def _backoff(poll_interval: float, failures: int, exc: BaseException) -> float:
@@ -186,7 +176,7 @@ class AccountHealthEventTrigger(BaseEventTrigger):
                 try:
                     health = await hook.aget_accounts_health()
                 except Exception as exc:
-                    if not _is_outage(exc):
+                    if is_unexpected(exc):
                         raise  # a bug, not an outage: let the triggerer report it
                     # The provider-wide rule: 401/403, 404 (NOT_ENABLED too), 422 and an unusable
                     # connection are permanent and count towards max_consecutive_failures.
@@ -317,40 +307,46 @@ class AccountHealthEventTrigger(BaseEventTrigger):
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
         return f"{STATE_KEY_PREFIX}:{digest}"
 
-    def _store_accessors(self) -> list[Any]:
-        """Return the asset-state accessors of the watched asset(s); empty when there is no store."""
-        store = getattr(self, "asset_state_store", None)  # absent before Airflow 3.3
-        if store is None:
-            return []
-        # One trigger may watch several assets (same kwargs): the single-asset shortcuts refuse
-        # that, so reach the per-asset accessors; they are plain attributes of the mapping.
-        several = [*getattr(store, "_by_name", {}).values(), *getattr(store, "_by_uri", {}).values()]
-        if len(several) > 1:
-            return several
-        return [store] if hasattr(store, "aget") and hasattr(store, "aset") else []
+    def _store(self) -> Any:
+        """Return the asset state store the triggerer injected, or ``None`` (before Airflow 3.3)."""
+        return getattr(self, "asset_state_store", None)
+
+    def _no_store(self, exc: Exception, action: str) -> None:
+        """Keep states in memory: for good when the store refuses this trigger, else this once."""
+        if isinstance(exc, ValueError):
+            self.asset_state_store = None  # it will refuse every time: say so once
+            # Airflow's accessors answer aget/aset only for a trigger watching ONE asset; the
+            # per-asset accessors need the asset, which a trigger is not told. Two AssetWatchers
+            # with the same kwargs share one trigger, so they land here.
+            self.log.warning(
+                "This watcher serves several assets (their AssetWatchers have the same kwargs), so it "
+                "keeps last-seen states in memory; give each watcher distinct kwargs (e.g. its own "
+                "selector) to keep them across triggerer restarts"
+            )
+        else:
+            self.log.warning("Could not %s the asset state store, keeping states in memory: %s", action, exc)
 
     async def _load_states(self) -> None:
         self._loaded = True
-        for accessor in self._store_accessors():
-            try:
-                stored = await accessor.aget(self.state_key, None)
-            except Exception as exc:  # a store outage must not stop the watcher
-                self.log.warning("Could not read the asset state store, keeping states in memory: %s", exc)
-                return
-            if isinstance(stored, dict) and isinstance(stored.get("states"), dict):
-                self._states = {str(k): str(v) for k, v in stored["states"].items()}
-                self.log.info(
-                    "Resumed %d last-seen account states from the asset state store", len(self._states)
-                )
-                return
+        store = self._store()
+        if store is None:
+            return
+        try:
+            stored = await store.aget(self.state_key, None)
+        except Exception as exc:  # a store outage must not stop the watcher
+            self._no_store(exc, "read")
+            return
+        if isinstance(stored, dict) and isinstance(stored.get("states"), dict):
+            self._states = {str(k): str(v) for k, v in stored["states"].items()}
+            self.log.info("Resumed %d last-seen account states from the asset state store", len(self._states))
 
     async def _save_states(self) -> None:
         self._dirty = False
-        if self._states is None:
+        store = self._store()
+        if self._states is None or store is None:
             return
         value = {"states": self._states, "saved_at": _utcnow_iso()}
-        for accessor in self._store_accessors():
-            try:
-                await accessor.aset(self.state_key, value)
-            except Exception as exc:
-                self.log.warning("Could not write the asset state store, keeping states in memory: %s", exc)
+        try:
+            await store.aset(self.state_key, value)
+        except Exception as exc:
+            self._no_store(exc, "write")

@@ -163,11 +163,8 @@ def test_watchers_with_other_selectors_keep_separate_state_but_share_the_poll():
     assert faster.state_key == acme.state_key  # the interval does not change what was seen
 
 
-def test_watcher_stopped_error_is_a_provider_error_still_importable_from_the_trigger_module():
-    from airflow_provider_smartlyq.triggers import events
-
+def test_watcher_stopped_error_is_a_provider_error():
     assert issubclass(SmartlyQWatcherStoppedError, SmartlyQError)
-    assert events.SmartlyQWatcherStoppedError is SmartlyQWatcherStoppedError
 
 
 @pytest.mark.parametrize(
@@ -377,6 +374,29 @@ async def test_without_a_state_store_a_restart_starts_over(smartlyq_conn):
             await collector.stop()
 
 
+async def test_a_watcher_serving_several_assets_keeps_states_in_memory(smartlyq_conn, user_logs):
+    # Airflow's own accessors (not a stand-in): AssetWatchers with identical kwargs share one
+    # trigger, and the store it gets answers aget/aset only for a single asset. The watcher uses
+    # that public API alone, so it falls back to memory, says why once, and keeps firing.
+    pytest.importorskip("airflow.models.asset_state_store", reason="the asset state store is Airflow 3.3+")
+    from airflow.sdk import Asset
+    from airflow.sdk.execution_time.context import AssetStateStoreAccessors
+
+    trigger = AccountHealthEventTrigger(account_name_pattern="Acme *", poll_interval=0.05)
+    trigger.asset_state_store = AssetStateStoreAccessors(inlets=[Asset(name="a"), Asset(name="b")])
+    collector = Collector(trigger.run())
+    try:
+        await collector.wait_for(2)
+        assert collector.fired() == INITIAL
+        smartlyq_conn.client.expire_account_token(101)
+        await collector.wait_for(3)
+    finally:
+        await collector.stop()
+    assert (101, "unhealthy") in collector.fired()
+    assert trigger.asset_state_store is None
+    assert len(user_logs.lines("serves several assets")) == 1
+
+
 # -- errors ---------------------------------------------------------------------------------
 
 
@@ -421,4 +441,18 @@ async def test_a_missing_connection_is_permanent(smartlyq_conn):
         smartlyq_conn_id="smartlyq_missing", all_accounts=True, poll_interval=0.05, max_consecutive_failures=2
     )
     with pytest.raises(SmartlyQWatcherStoppedError, match="smartlyq_missing"):
+        await drain(trigger)
+
+
+async def test_a_bug_in_the_poll_surfaces_at_once_not_as_an_outage(smartlyq_conn, monkeypatch):
+    # classify.is_unexpected: not SmartlyQ, the connection or the network failing. The trigger
+    # fails with the bug's own traceback on the first poll, not after max_consecutive_failures.
+    from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+
+    async def broken(self):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(SmartlyQHook, "aget_accounts_health", broken)
+    trigger = AccountHealthEventTrigger(all_accounts=True, poll_interval=0.05, max_consecutive_failures=5)
+    with pytest.raises(TypeError, match="a bug"):
         await drain(trigger)
