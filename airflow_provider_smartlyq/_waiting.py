@@ -7,7 +7,6 @@ deferrable, poke and reschedule paths classify errors and pace themselves the sa
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from datetime import timedelta
@@ -17,7 +16,8 @@ from typing import Any
 # anything permanent (401/403, 404, 422, a bad connection) ends it: polling again would give the
 # same answer until a human changes something. Re-exported: waits import it from here.
 from airflow_provider_smartlyq.classify import is_transient as is_transient
-from airflow_provider_smartlyq.exceptions import SmartlyQRateLimitError, SmartlyQValidationError
+from airflow_provider_smartlyq.exceptions import SmartlyQRateLimitError
+from airflow_provider_smartlyq.values import parse_number
 
 #: Seconds the Airflow-side deferral timeout allows beyond a trigger's own deadline, so that the
 #: trigger's ``timeout`` event (and the task's clear message) always wins the race.
@@ -133,14 +133,7 @@ class PacedPokes:
 
 def validate_poll_interval(poll_interval: object, name: str = "poll_interval") -> float:
     """Return ``poll_interval`` as positive seconds, refusing zero (a busy loop) and non-numbers."""
-    if (
-        isinstance(poll_interval, bool)
-        or not isinstance(poll_interval, (int, float))
-        or not math.isfinite(poll_interval)
-        or poll_interval <= 0
-    ):
-        raise SmartlyQValidationError.local(f"{name} must be a number of seconds > 0, got {poll_interval!r}")
-    return float(poll_interval)
+    return float(parse_number(poll_interval, name, above=0, unit="seconds"))
 
 
 def validate_timeout(timeout: object, name: str = "timeout") -> float:

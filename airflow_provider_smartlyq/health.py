@@ -11,12 +11,11 @@ too. No I/O, standard library and the provider's light modules only.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smartlyq.account_state import account_state
-from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
+from airflow_provider_smartlyq.values import parse_number
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -26,11 +25,7 @@ if TYPE_CHECKING:
 
 def validate_min_validity_days(value: object) -> float:
     """Return ``value`` as a non-negative number of days, refusing anything else."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SmartlyQValidationError.local(f"min_validity_days must be a number >= 0, got {value!r}")
-    if not math.isfinite(value) or value < 0:
-        raise SmartlyQValidationError.local(f"min_validity_days must be a number >= 0, got {value!r}")
-    return value
+    return parse_number(value, "min_validity_days", minimum=0)
 
 
 def unhealthy_reason(

@@ -13,32 +13,18 @@ only: DAG files build selectors at parse time and triggers rebuild them from the
 from __future__ import annotations
 
 import fnmatch
-import json
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
 from airflow_provider_smartlyq.validation import normalize_platforms, validate_account_ids
+from airflow_provider_smartlyq.values import parse_list
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
 #: Longest name pattern accepted; a glob longer than any account name is a mistake.
 MAX_PATTERN_LENGTH = 256
-
-
-def _split_list(value: Any) -> Any:
-    """Accept what a rendered template gives: a JSON list or a comma/space separated string."""
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    if text.startswith("["):
-        try:
-            return json.loads(text)
-        except ValueError:
-            raise SmartlyQValidationError.local(f"could not read {value!r} as a JSON list") from None
-    return [part for part in re.split(r"[,\s]+", text) if part]
 
 
 @dataclass(frozen=True)
@@ -85,10 +71,10 @@ class AccountSelector:
         # the selector would differ from its own round trip through trigger kwargs.
         ids = None
         if account_ids not in (None, "", [], ()):
-            ids = tuple(validate_account_ids(_split_list(account_ids))) or None
+            ids = tuple(validate_account_ids(parse_list(account_ids))) or None
         names = None
         if platforms not in (None, "", [], ()):
-            names = tuple(normalize_platforms(_split_list(platforms)) or ()) or None
+            names = tuple(normalize_platforms(parse_list(platforms)) or ()) or None
         pattern = None
         if account_name_pattern not in (None, ""):
             if not isinstance(account_name_pattern, str):

@@ -33,12 +33,12 @@ stays there (steady states are silent):
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smartlyq.account_state import EXPIRING, HEALTHY, UNHEALTHY, account_state
 from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
 from airflow_provider_smartlyq.selector import account_id_of
+from airflow_provider_smartlyq.values import parse_number
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -74,14 +74,7 @@ def validate_events(events: Any) -> list[str]:
 
 def validate_days(value: Any) -> float:
     """Return ``expiring_within_days`` as a non-negative finite number."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise SmartlyQValidationError.local(f"expiring_within_days must be a number >= 0, got {value!r}")
-    return value
+    return parse_number(value, "expiring_within_days", minimum=0)
 
 
 def classify(account: Mapping[str, Any], expiring_within_days: float) -> str:

@@ -17,7 +17,8 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smartlyq.exceptions import SmartlyQSignatureError
+from airflow_provider_smartlyq.exceptions import SmartlyQSignatureError, SmartlyQValidationError
+from airflow_provider_smartlyq.values import parse_number
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -156,14 +157,12 @@ _NOT_JSON = object()
 
 def _seconds(value: object, name: str, maximum: float = math.inf) -> float:
     """Return ``value`` as a float when it is a finite real number from 0 to ``maximum``."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        try:
-            number = float(value)
-        except OverflowError:  # an int beyond the float range
-            number = math.inf
-        if math.isfinite(number) and 0 <= number <= maximum:
-            return number
-    raise SmartlyQSignatureError(f"{name} must be a finite number of seconds from 0 to {maximum:g}")
+    try:
+        return float(parse_number(value, name, minimum=0, maximum=maximum))
+    except SmartlyQValidationError:
+        raise SmartlyQSignatureError(
+            f"{name} must be a finite number of seconds from 0 to {maximum:g}"
+        ) from None
 
 
 def _parse_header(header: object) -> tuple[int, list[str]]:

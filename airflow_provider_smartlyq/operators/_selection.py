@@ -12,14 +12,12 @@ sensors can reuse it without pulling in the hook or its HTTP libraries.
 
 from __future__ import annotations
 
-import ast
 import hashlib
-import json
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
 from airflow_provider_smartlyq.selector import AccountSelector
 from airflow_provider_smartlyq.validation import validate_idempotency_key
+from airflow_provider_smartlyq.values import parse_bool, parse_list
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -34,9 +32,6 @@ SELECTION_TEMPLATE_FIELDS: tuple[str, ...] = (
     "all_accounts",
 )
 
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off", ""})
-
 
 def is_templated(value: Any) -> bool:
     """Return whether ``value`` may still change at render time (Jinja text, XComArg, ...)."""
@@ -50,34 +45,13 @@ def is_templated(value: Any) -> bool:
 
 
 def _python_list(value: Any) -> Any:
-    """
-    Turn a rendered Python list repr (``"['facebook', 'x']"``) into a list.
-
-    Jinja renders ``{{ params.platforms }}`` of a list with Python quotes, which is not JSON;
-    the selector reads JSON lists and comma-separated strings, this covers the third form.
-    """
-    if isinstance(value, str) and value.strip().startswith(("[", "(")):
-        text = value.strip()
-        try:
-            return json.loads(text)
-        except ValueError:
-            pass
-        try:
-            parsed = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            return value  # let the selector report it
-        if isinstance(parsed, (list, tuple)):
-            return list(parsed)
-    return value
+    """Return a rendered list (JSON or Jinja's Python repr) as a list; other text unchanged."""
+    return parse_list(value, split=False)
 
 
 def as_bool(value: Any, name: str) -> bool:
-    """Return a rendered flag as a bool (``"True"``/``"false"`` from templates included)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise SmartlyQValidationError.local(f"{name} must be True or False, got {value!r}")
+    """Return a rendered flag as a bool (``"True"``/``"false"`` from templates; ``""`` is False)."""
+    return parse_bool(value, name, default=False)
 
 
 def build_selector(
@@ -93,8 +67,8 @@ def build_selector(
     """
     pattern = account_name_pattern.strip() if isinstance(account_name_pattern, str) else account_name_pattern
     return AccountSelector.build(
-        account_ids=_python_list(account_ids),
-        platforms=_python_list(platforms),
+        account_ids=account_ids,
+        platforms=platforms,
         account_name_pattern=pattern,
         all_accounts=as_bool(all_accounts, "all_accounts"),
     )
