@@ -49,19 +49,13 @@ def test_hostile_connect_url_never_reaches_xcom(hook, smartlyq_conn, url):
         status=201,
         body=_envelope(body),
         content_type="application/json",
+        count=2,  # the hook's call, then the operator's
     )
     with pytest.raises(SmartlyQServerError, match="no connect_url") as raised:
         hook.create_connect_link("facebook")
     if isinstance(url, str) and url:
         assert url not in str(raised.value)
 
-    smartlyq_conn.client.inject_fault(
-        "/v1/social/connect/facebook",
-        "POST",
-        status=201,
-        body=_envelope(body),
-        content_type="application/json",
-    )
     ti = _TI()
     task = SmartlyQConnectAccountOperator(task_id="connect", platform="facebook", wait_for_completion=False)
     with pytest.raises(SmartlyQServerError):

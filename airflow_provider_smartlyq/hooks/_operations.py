@@ -40,15 +40,22 @@ class Operation:
     shape: Callable[[ApiResult], Any] = _data
 
 
+def _invalid_response(result: ApiResult, request: ApiRequest, message: str) -> SmartlyQServerError:
+    """Return the error for a 2xx whose ``data`` is not what the operation documents."""
+    return SmartlyQServerError(
+        200,
+        "INVALID_RESPONSE",
+        message,
+        request_id=result.request_id,
+        method=request.method,
+        path=request.log_path,
+    )
+
+
 def _expect_dict(result: ApiResult, request: ApiRequest) -> dict[str, Any]:
     if not isinstance(result.data, dict):
-        raise SmartlyQServerError(
-            200,
-            "INVALID_RESPONSE",
-            f"expected an object in 'data', got {type(result.data).__name__}",
-            request_id=result.request_id,
-            method=request.method,
-            path=request.log_path,
+        raise _invalid_response(
+            result, request, f"expected an object in 'data', got {type(result.data).__name__}"
         )
     return result.data
 
@@ -162,13 +169,8 @@ def _link(result: ApiResult, request: ApiRequest, value: object, name: str) -> s
     if url is None:
         # The value is not quoted: it is a secret-bearing link, or whatever a broken or hostile
         # server sent in its place (javascript:, data:, line breaks).
-        raise SmartlyQServerError(
-            200,
-            "INVALID_RESPONSE",
-            f"the answer has no {name} (or none that is an absolute http(s) URL)",
-            request_id=result.request_id,
-            method=request.method,
-            path=request.log_path,
+        raise _invalid_response(
+            result, request, f"the answer has no {name} (or none that is an absolute http(s) URL)"
         )
     return url
 
