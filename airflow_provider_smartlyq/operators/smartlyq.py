@@ -19,6 +19,7 @@ _EXPORTS = {
     "SmartlyQListAccountsOperator": ".accounts",
     "SmartlyQPublishPostOperator": ".posts",
     "SmartlyQValidatePostOperator": ".validate_post",
+    "post_idempotency_key": ".posts",
 }
 __all__ = [
     "SmartlyQConnectAccountOperator",
@@ -29,6 +30,7 @@ __all__ = [
     "SmartlyQReconnectUrlOperator",
     "SmartlyQResumeAccountsOperator",
     "SmartlyQValidatePostOperator",
+    "post_idempotency_key",
 ]
 __getattr__, __dir__ = lazy_exports("airflow_provider_smartlyq.operators", _EXPORTS)
 
@@ -42,5 +44,5 @@ if TYPE_CHECKING:
         SmartlyQResumeAccountsOperator,
     )
     from airflow_provider_smartlyq.operators.connect import SmartlyQConnectAccountOperator
-    from airflow_provider_smartlyq.operators.posts import SmartlyQPublishPostOperator
+    from airflow_provider_smartlyq.operators.posts import SmartlyQPublishPostOperator, post_idempotency_key
     from airflow_provider_smartlyq.operators.validate_post import SmartlyQValidatePostOperator
