@@ -480,3 +480,23 @@ def test_rate_limit_enforced():
         assert 1 <= int(limited.headers["Retry-After"]) <= 60
         assert body["error"]["details"]["retry_after"] == int(limited.headers["Retry-After"])
         assert limited.headers["X-RateLimit-Limit"] == "3"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("PATCH", "/social/accounts/103", {"account_name": "  "}, "account_name"),
+        ("PATCH", "/social/accounts/103", {"account_name": "x" * 256}, "account_name"),
+        ("PATCH", "/social/accounts/103", {"account_name": 5}, "account_name"),
+        ("POST", "/social/validate/post", {"content": "hi", "platforms": []}, "platforms"),
+        ("POST", "/social/validate/post", {"content": 5, "platforms": ["twitter"]}, "content"),
+        ("POST", "/social/validate/post", {"platforms": ["twitter"], "media_urls": "x"}, "media_urls"),
+        ("POST", "/social/posts/1/retry", {"platforms": "twitter"}, "platforms"),
+    ],
+)
+def test_request_bodies_are_checked_by_their_models(smartlyq_emulator, method, path, body, field):
+    # pydantic models (FastAPI's own validation library) check the bodies; the error envelope
+    # names each refused field, and nothing changes.
+    error = assert_error(call(smartlyq_emulator, method, path, json=body), 422, "VALIDATION_ERROR")
+    assert error["error"]["details"]["fields"] == [field]
+    assert smartlyq_emulator.client.writes() == []

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse  # noqa: TC002 -- FastAPI evaluates route annotations at runtime
+from pydantic import BaseModel, Field, StrictStr, field_validator
 
 from airflow_provider_smartlyq.emulator.envelope import ok
-from airflow_provider_smartlyq.emulator.models import ApiError
 from airflow_provider_smartlyq.emulator.routes import get_state, profile_of, read_json
 from airflow_provider_smartlyq.emulator.routes.connect import authorize_url
+from airflow_provider_smartlyq.emulator.routes.control import _parse
 
 router = APIRouter(prefix="/v1/social/accounts")
+
+
+class RenameBody(BaseModel):
+    """Body of ``PATCH /v1/social/accounts/{id}`` (the spec: ``{account_name}``, at most 255 characters)."""
+
+    account_name: StrictStr = Field(min_length=1, max_length=255)
+
+    @field_validator("account_name")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
 
 
 @router.get("")
@@ -58,11 +72,7 @@ async def resume_account(request: Request, account_id: int) -> JSONResponse:
 @router.patch("/{account_id}")
 async def rename_account(request: Request, account_id: int) -> JSONResponse:
     """Rename an account (spec: ``{account_name}``, at most 255 characters)."""
-    body = await read_json(request)
-    name = body.get("account_name")
-    if not isinstance(name, str) or not name.strip() or len(name) > 255:
-        message = "account_name is required: a non-empty string of at most 255 characters."
-        raise ApiError(422, "VALIDATION_ERROR", message, {"fields": ["account_name"]})
+    name = _parse(RenameBody, await read_json(request))["account_name"]
     account = get_state(request).rename_account(account_id, profile_of(request), name)
     return ok(request, {"id": account.id, "platform": account.platform, "account_name": account.name})
 

@@ -10,14 +10,29 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, StrictStr
 
 from airflow_provider_smartlyq.emulator.envelope import ok, request_id_of, success_body
 from airflow_provider_smartlyq.emulator.models import ApiError
 from airflow_provider_smartlyq.emulator.posts_state import POST_PLATFORMS, validation_report
 from airflow_provider_smartlyq.emulator.routes import get_state, profile_of, read_json
-from airflow_provider_smartlyq.emulator.routes.control import require_control
+from airflow_provider_smartlyq.emulator.routes.control import _parse, require_control
 
 router = APIRouter()
+
+
+class RetryBody(BaseModel):
+    """Body of ``POST /v1/social/posts/{id}/retry``: which failed platforms (default: all)."""
+
+    platforms: list[StrictStr] | None = None
+
+
+class ValidatePostBody(BaseModel):
+    """Body of ``POST /v1/social/validate/post``: the draft to dry-run."""
+
+    platforms: list[StrictStr] = Field(min_length=1)
+    content: StrictStr | None = None
+    media_urls: list[StrictStr] | None = None
 
 
 async def _create(request: Request, *, schedule: bool) -> JSONResponse:
@@ -72,14 +87,7 @@ async def get_post(request: Request, post_id: int) -> JSONResponse:
 @router.post("/v1/social/posts/{post_id}/retry")
 async def retry_post(request: Request, post_id: int) -> JSONResponse:
     """Publish the failed platforms (all, or those in ``platforms``) of a finished post again."""
-    body = await read_json(request)
-    platforms = body.get("platforms")
-    if platforms is not None and (
-        not isinstance(platforms, list) or not all(isinstance(p, str) for p in platforms)
-    ):
-        raise ApiError(
-            422, "VALIDATION_ERROR", "platforms must be a list of strings.", {"fields": ["platforms"]}
-        )
+    platforms = _parse(RetryBody, await read_json(request)).get("platforms")
     return ok(request, get_state(request).retry_post(post_id, profile_of(request), platforms))
 
 
@@ -93,15 +101,8 @@ async def delete_post(request: Request, post_id: int) -> Response:
 @router.post("/v1/social/validate/post")
 async def validate_post(request: Request) -> JSONResponse:
     """Dry-run the create path's content checks; free, creates nothing."""
-    body = await read_json(request)
-    platforms = body.get("platforms")
-    if not isinstance(platforms, list) or not platforms or not all(isinstance(p, str) for p in platforms):
-        raise ApiError(
-            422,
-            "VALIDATION_ERROR",
-            "platforms is required: a list of platform names.",
-            {"fields": ["platforms"]},
-        )
+    body = _parse(ValidatePostBody, await read_json(request))
+    platforms = body["platforms"]
     unknown = [p for p in platforms if p not in POST_PLATFORMS]
     if unknown:
         raise ApiError(
@@ -110,20 +111,7 @@ async def validate_post(request: Request) -> JSONResponse:
             f"Unsupported platforms: {', '.join(unknown)}.",
             {"supported_platforms": list(POST_PLATFORMS)},
         )
-    content = body.get("content") or ""
-    media = body.get("media_urls") or []
-    if (
-        not isinstance(content, str)
-        or not isinstance(media, list)
-        or not all(isinstance(m, str) for m in media)
-    ):
-        raise ApiError(
-            422,
-            "VALIDATION_ERROR",
-            "content must be a string and media_urls a list of strings.",
-            {"fields": ["content", "media_urls"]},
-        )
-    return ok(request, validation_report(content, platforms, media))
+    return ok(request, validation_report(body.get("content") or "", platforms, body.get("media_urls") or []))
 
 
 @router.get("/_emulator/posts", include_in_schema=False, dependencies=[Depends(require_control)])
