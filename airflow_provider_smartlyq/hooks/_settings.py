@@ -179,11 +179,15 @@ def base_url_from(host: str | None, port: int | None = None, *, conn_id: str = "
     raw = (host or "").strip() or DEFAULT_BASE_URL
     if _is_ipv6(raw):  # the URI form's [::1] arrives unbracketed; a URL needs the brackets
         raw = f"[{raw}]"
-    if "://" not in raw:
-        hostname = urlsplit(f"//{raw}").hostname or ""
-        raw = f"{'http' if is_loopback_host(hostname) else 'https'}://{raw}"
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        if "://" not in raw:
+            hostname = urlsplit(f"//{raw}").hostname or ""
+            raw = f"{'http' if is_loopback_host(hostname) else 'https'}://{raw}"
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError:  # also "Invalid IPv6 URL" for a stray "["
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise SmartlyQConfigurationError(f"Connection {conn_id!r}: host {host!r} is not a usable base URL")
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise SmartlyQConfigurationError(

@@ -222,3 +222,14 @@ def test_host_url_containing_the_key_is_refused(no_dns, monkeypatch):
     assert not ok
     assert "host field holds the API key" in message
     assert "0123456789abcdef" not in message
+
+
+@pytest.mark.parametrize(
+    "host", ["[", "https://[api.smartlyq.com", "api.smartlyq.com:port", "https://h:99999"]
+)
+def test_unparsable_host_is_a_configuration_error(no_dns, monkeypatch, host):
+    # urlsplit raised a bare ValueError ("Invalid IPv6 URL", "Port out of range") that the Test
+    # button showed as an untyped error (found by tests/test_properties.py).
+    set_conn(monkeypatch, "sq_badhost", host=host, password="sqk_live_the_real_key_0123456")
+    with pytest.raises(SmartlyQConfigurationError, match="not a usable base URL"):
+        _ = SmartlyQHook("sq_badhost").settings
