@@ -14,8 +14,10 @@ def get_provider_info() -> dict[str, Any]:
     """
     Return the provider's metadata: connection type, form, hooks, operators, sensors, triggers.
 
-    Airflow 3.3 builds the connection form from ``ui-field-behaviour`` and ``conn-fields`` here;
-    the hook's classmethods are read only where flask-appbuilder is installed.
+    Airflow builds the SmartlyQ connection form from ``ui-field-behaviour`` and ``conn-fields``
+    here. The hook defines no form classmethods (``get_ui_field_behaviour``,
+    ``get_connection_form_widgets``): they would need flask-appbuilder, and this metadata serves
+    every UI.
     """
     return {
         "package-name": "airflow-provider-smartlyq",
