@@ -18,6 +18,7 @@ import enum
 from airflow_provider_smartlyq._compat import AirflowNotFoundException
 from airflow_provider_smartlyq.exceptions import (
     SmartlyQAPIError,
+    SmartlyQBatchError,
     SmartlyQConfigurationError,
     SmartlyQConnectionError,
     SmartlyQError,
@@ -25,14 +26,16 @@ from airflow_provider_smartlyq.exceptions import (
     SmartlyQRateLimitError,
     SmartlyQServerError,
     SmartlyQSignatureError,
+    SmartlyQWaitError,
     SmartlyQWatcherStoppedError,
 )
 
-#: Errors that say the Airflow connection (or the setup around it) must be fixed first.
-_SETUP_ERRORS = (
+#: Errors that are not API answers but are final all the same.
+_PERMANENT_ERRORS = (
     AirflowNotFoundException,  # the connection does not exist
     SmartlyQConfigurationError,
     SmartlyQSignatureError,
+    SmartlyQWaitError,  # a trigger ends a wait only on a permanent error
     SmartlyQWatcherStoppedError,
 )
 
@@ -78,7 +81,9 @@ def classify_error(exc: BaseException) -> ErrorKind:
     * ``PERMANENT``: every other API error: 400 and 422 (validation, unsupported platform,
       provider not configured), 401 and 403, 402, 404 (including ``NOT_ENABLED``), 409
       (duplicate content, idempotency conflict), unknown statuses; a bad or missing Airflow
-      connection; a cancelled post; and anything unexpected (a bug does not go away by waiting).
+      connection; a wait that its trigger ended on such an error; a cancelled post; a batch of
+      writes that all failed permanently; and anything unexpected (a bug does not go away by
+      waiting).
 
     Errors that say otherwise about themselves win: an exception whose ``error_kind`` attribute
     is an :class:`ErrorKind` (e.g. a batch of writes that failed for different reasons) is taken
@@ -100,9 +105,14 @@ def classify_error(exc: BaseException) -> ErrorKind:
         if isinstance(exc, (SmartlyQServerError, SmartlyQRateLimitError)):
             return ErrorKind.TRANSIENT
         return ErrorKind.PERMANENT
+    if isinstance(exc, SmartlyQBatchError):
+        # Permanent only when no failed write could succeed on a retry.
+        if exc.errors and all(is_permanent(error) for error in exc.errors):
+            return ErrorKind.PERMANENT
+        return ErrorKind.TRANSIENT
     if isinstance(exc, SmartlyQPublishError):
         return ErrorKind.PERMANENT if exc.status == "cancelled" else ErrorKind.TRANSIENT
-    if isinstance(exc, _SETUP_ERRORS):
+    if isinstance(exc, _PERMANENT_ERRORS):
         return ErrorKind.PERMANENT
     if isinstance(exc, SmartlyQError):
         return ErrorKind.TRANSIENT

@@ -12,7 +12,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow_provider_smartlyq._waiting import deferral_timeout, is_transient, redact_token, short_token
-from airflow_provider_smartlyq.exceptions import SmartlyQError
+from airflow_provider_smartlyq.exceptions import SmartlyQError, SmartlyQWaitError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -97,7 +97,7 @@ def account_from_event(event: Mapping[str, Any], *, rerun_hint: str = RERUN_CREA
             f"To wait longer raise the task's timeout; otherwise {rerun_hint}."
         )
     if status == "error":
-        raise SmartlyQError(
+        raise SmartlyQWaitError(
             f"Waiting for the connect link failed: {event.get('message') or 'unknown error'}. "
             "Check the SmartlyQ connection (API key, scopes, profile), then "
             f"{rerun_hint}."

@@ -16,6 +16,7 @@ from airflow_provider_smartlyq._compat import AirflowException
 __all__ = [
     "SmartlyQAPIError",
     "SmartlyQAuthError",
+    "SmartlyQBatchError",
     "SmartlyQConfigurationError",
     "SmartlyQConflictError",
     "SmartlyQConnectionError",
@@ -32,6 +33,7 @@ __all__ = [
     "SmartlyQSignatureError",
     "SmartlyQUnsupportedPlatformError",
     "SmartlyQValidationError",
+    "SmartlyQWaitError",
     "SmartlyQWatcherStoppedError",
 ]
 
@@ -106,6 +108,37 @@ class SmartlyQWatcherStoppedError(SmartlyQError):
     after ``max_consecutive_failures`` permanent errors in a row (bad key, missing scope, missing
     or unusable connection); the message names the connection and the last error.
     """
+
+
+class SmartlyQWaitError(SmartlyQError):
+    """
+    Raise when a wait in the triggerer stopped on an error that waiting cannot fix.
+
+    Triggers poll through transient errors (no answer, 429, 5xx) and end only on permanent ones
+    (bad key, missing scope, the post or link no longer exists), so this error is permanent too:
+    the task fails without retries. The message carries the trigger's description of the error.
+    """
+
+
+class SmartlyQBatchError(SmartlyQError):
+    """
+    Raise when some writes of a multi-account operator failed (the others went through).
+
+    :param message: Which accounts failed and why, and what the others did.
+    :param errors: The error of each failed write. The batch is permanent (no task retry) only
+        when every one of them is: a retry then could not succeed for any account.
+    """
+
+    def __init__(self, message: str, *, errors: list[BaseException]) -> None:
+        super().__init__(message)
+        self.errors = list(errors)
+
+    def __reduce__(self):  # keep the keyword-only field when pickled
+        return _rebuild_batch_error, (type(self), self.args[0], self.errors)
+
+
+def _rebuild_batch_error(cls, message, errors):
+    return cls(message, errors=errors)
 
 
 class SmartlyQAPIError(SmartlyQError):
@@ -238,15 +271,30 @@ class SmartlyQConflictError(SmartlyQAPIError):
 
 
 class SmartlyQDuplicateContentError(SmartlyQConflictError):
-    """Raise on 409 ``DUPLICATE_CONTENT``; ``existing_post_id`` names the earlier post."""
+    """
+    Raise on 409 ``DUPLICATE_CONTENT``: the same text went to SmartlyQ within the last 24 hours.
+
+    ``existing_post_id`` names the earlier post (``None`` when SmartlyQ did not say). The
+    message says what to do: make the text unique per run, or pass ``allow_duplicates=True``.
+    """
 
     @property
     def existing_post_id(self) -> int | None:
+        """Return the id of the earlier post with the same content, when SmartlyQ sent it."""
         if isinstance(self.details, dict):
             value = self.details.get("existing_post_id")
             if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
                 return int(value)
         return None
+
+    def _describe(self) -> str:
+        earlier = f"post {self.existing_post_id}" if self.existing_post_id is not None else "an earlier post"
+        return (
+            f"{super()._describe()}. The same text was posted within 24 hours ({earlier}, "
+            "existing_post_id). For a post that repeats daily, make the text unique per run "
+            "(e.g. add the date: {{ ds }}), or pass allow_duplicates=True to publish the same text "
+            "again on purpose."
+        )
 
 
 class SmartlyQIdempotencyConflictError(SmartlyQConflictError):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow_provider_smartlyq._waiting import deferral_timeout, is_transient
 
 # SmartlyQPublishError lived here first; it is re-exported so that those imports keep working.
-from airflow_provider_smartlyq.exceptions import SmartlyQError, SmartlyQPublishError
+from airflow_provider_smartlyq.exceptions import SmartlyQError, SmartlyQPublishError, SmartlyQWaitError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -132,7 +132,7 @@ def result_from_event(
             "or raise the task's timeout."
         )
     if status == "error":
-        raise SmartlyQError(f"Waiting for {post} failed: {event.get('message') or 'unknown error'}")
+        raise SmartlyQWaitError(f"Waiting for {post} failed: {event.get('message') or 'unknown error'}")
     urls = {str(k): list(v) for k, v in dict(event.get("post_urls") or {}).items()}
     errors = {str(k): str(v) for k, v in dict(event.get("errors") or {}).items()}
     result = {

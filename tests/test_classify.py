@@ -102,3 +102,77 @@ def test_an_error_that_states_its_kind_is_taken_at_its_word():
     exc = SmartlyQError("some writes failed")
     exc.error_kind = ErrorKind.PERMANENT  # type: ignore[attr-defined]
     assert classify_error(exc) is ErrorKind.PERMANENT
+
+
+# -- the task plumbing: permanent errors fail now, as themselves -----------------------------
+
+
+def test_a_permanent_error_is_raised_as_itself_and_as_airflow_fail_now():
+    import pickle
+
+    from airflow_provider_smartlyq._compat import AirflowFailException
+    from airflow_provider_smartlyq._fail_fast import fail_fast
+    from airflow_provider_smartlyq.exceptions import SmartlyQDuplicateContentError
+
+    duplicate = SmartlyQDuplicateContentError(
+        409, "DUPLICATE_CONTENT", "Identical content", details={"existing_post_id": 7}
+    )
+
+    @fail_fast
+    def execute():
+        raise duplicate
+
+    with pytest.raises(SmartlyQDuplicateContentError) as info:
+        execute()
+    failed = info.value
+    assert isinstance(failed, AirflowFailException)  # Airflow fails the task without retries
+    assert failed.existing_post_id == 7
+    assert failed.status_code == 409
+    assert "allow_duplicates=True" in str(failed)
+    assert "Not retried" in str(failed)
+    assert failed.__cause__ is duplicate
+    again = pickle.loads(pickle.dumps(failed))
+    assert isinstance(again, SmartlyQDuplicateContentError)
+    assert isinstance(again, AirflowFailException)
+    assert again.existing_post_id == 7
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        SmartlyQError("the connect link expired"),  # transient: task retries apply
+        KeyError("a bug"),  # not judged: Airflow's usual handling
+    ],
+    ids=["transient", "bug"],
+)
+def test_other_errors_pass_unchanged(exc):
+    from airflow_provider_smartlyq._compat import AirflowFailException
+    from airflow_provider_smartlyq._fail_fast import fail_fast
+
+    @fail_fast
+    def execute():
+        raise exc
+
+    with pytest.raises(type(exc)) as info:
+        execute()
+    assert info.value is exc
+    assert not isinstance(info.value, AirflowFailException)
+
+
+def test_a_batch_is_permanent_only_when_every_failure_is():
+    from airflow_provider_smartlyq.exceptions import (
+        SmartlyQAuthError,
+        SmartlyQBatchError,
+        SmartlyQServerError,
+    )
+
+    forbidden = SmartlyQAuthError(403, "FORBIDDEN", "no scope")
+    busy = SmartlyQServerError(503, "SERVICE_UNAVAILABLE", "busy")
+    assert classify_error(SmartlyQBatchError("x", errors=[forbidden, forbidden])) is ErrorKind.PERMANENT
+    assert classify_error(SmartlyQBatchError("x", errors=[forbidden, busy])) is ErrorKind.TRANSIENT
+
+
+def test_a_wait_that_its_trigger_ended_fails_now():
+    from airflow_provider_smartlyq.exceptions import SmartlyQWaitError
+
+    assert classify_error(SmartlyQWaitError("Waiting for post 5 failed: HTTP 401")) is ErrorKind.PERMANENT

@@ -27,13 +27,28 @@ DAG_FILE = textwrap.dedent(
 
     from airflow_provider_smartlyq.operators.smartlyq import SmartlyQPublishPostOperator
 
+
+    class LostAfterThePost(SmartlyQPublishPostOperator):
+        # Plays a worker lost right after SmartlyQ created the post (try 1 only, when asked).
+
+        def _create(self, hook, account_ids, platforms, key):
+            post = super()._create(hook, account_ids, platforms, key)
+            if os.environ.get("LOSE_TRY_1") == "1" and self.try_number_now == 1:
+                raise RuntimeError("worker lost after the POST")
+            return post
+
+        def execute(self, context):
+            self.try_number_now = context["ti"].try_number
+            return super().execute(context)
+
+
     with DAG(
         dag_id="smartlyq_exactly_once",
         schedule=None,
         start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
         catchup=False,
     ):
-        SmartlyQPublishPostOperator(
+        LostAfterThePost(
             task_id="publish",
             content="Summer sale starts now ({{ run_id }})",
             account_name_pattern="Acme *",
@@ -53,8 +68,12 @@ def dags_folder(tmp_path):
     return tmp_path
 
 
-def run_dag(run_airflow, dags_folder, *, deferrable: bool):
-    env = {"AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder), "PUBLISH_DEFERRABLE": "1" if deferrable else "0"}
+def run_dag(run_airflow, dags_folder, *, deferrable: bool, lose_try_1: bool = False):
+    env = {
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+        "PUBLISH_DEFERRABLE": "1" if deferrable else "0",
+        "LOSE_TRY_1": "1" if lose_try_1 else "0",
+    }
     result = run_airflow("dags", "test", DAG_ID, LOGICAL_DATE, env=env, conn_extra={"max_retries": 1})
     return result, result.stdout + result.stderr
 
@@ -93,24 +112,24 @@ def assert_one_post_one_charge(emu) -> dict:
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferrable"])
-def test_a_failed_status_poll_is_retried_by_airflow_and_replays_the_post(
+def test_a_try_lost_after_the_post_is_retried_by_airflow_and_replays_the_post(
     run_airflow, airflow_db, smartlyq_emulator, dags_folder, deferrable
 ):
     emu = smartlyq_emulator
-    # The POST goes through; the first status read right after it fails permanently (404), so
-    # try 1 fails after the post exists, exactly like a worker lost after the POST.
-    emu.client.inject_fault("/v1/social/posts/*", "GET", status=404, count=1)
+    # The POST goes through, then try 1 dies (an unexpected error, as a lost worker would be:
+    # not a permanent SmartlyQ error, which would fail the task without retries).
     if deferrable:
         # Slow publishing (3 stages x 4 s) so that the retry finds the post still on its way
         # and defers to the trigger, rather than finding it already published.
         emu.client.update_posts_settings(stage_seconds=4)
 
-    result, output = run_dag(run_airflow, dags_folder, deferrable=deferrable)
+    result, output = run_dag(run_airflow, dags_folder, deferrable=deferrable, lose_try_1=True)
 
     assert result.returncode == 0, output[-6000:]
     ti = publish_ti(airflow_db)
     assert ti["state"] == "success"
     assert ti["try_number"] == 2  # Airflow did retry the task
+    assert "worker lost after the POST" in output
     post = assert_one_post_one_charge(emu)
     creates = [r for r in emu.client.requests() if r["method"] == "POST" and r["path"] == "/v1/social/posts"]
     assert len(creates) == 2  # one per try ...

@@ -144,6 +144,23 @@ class ConnectSessionsMixin:
             created.append(account)
         return created
 
+    def latest_pending_token(self, platform: str | None = None) -> str:
+        """
+        Return the state token of the most recently created pending link (optionally of ``platform``).
+
+        Lets a human (or a demo) approve "the link the DAG just made" without digging its token
+        out of the write log. Dicts keep insertion order, so the last pending one is the newest.
+
+        :raises ApiError: ``404 RESOURCE_NOT_FOUND`` when no link is pending.
+        """
+        with self.lock:
+            self.tick()
+            for session in reversed(list(self.sessions.values())):
+                if session.status == "pending" and platform in (None, session.platform):
+                    return session.state_token
+            where = f" for {platform}" if platform else ""
+            raise ApiError(404, "RESOURCE_NOT_FOUND", f"No pending connect link{where}.", {})
+
     def expire_session(self, state_token: str) -> ConnectSession:
         """Expire a pending session now (control API)."""
         with self.lock:

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_smartlyq._fail_fast import fail_fast
 from airflow_provider_smartlyq.exceptions import (
+    SmartlyQBatchError,
     SmartlyQError,
     SmartlyQNotEnabledError,
     SmartlyQNotFoundError,
@@ -108,6 +110,7 @@ class _SetPausedOperator(_SmartlyQAccountsOperator):
     action: ClassVar[str]
     past_tense: ClassVar[str]
 
+    @fail_fast
     def execute(self, context: Context) -> list[dict[str, Any]]:
         """Bring the selected accounts to the target state; fail at the end if any write failed."""
         selector = self.build_selector()  # bad input fails here, before any request
@@ -157,7 +160,9 @@ class _SetPausedOperator(_SmartlyQAccountsOperator):
             self.past_tense,
         )
         if failures:
-            raise SmartlyQError(self._failure_summary(failures, len(accounts), changed))
+            raise SmartlyQBatchError(
+                self._failure_summary(failures, len(accounts), changed), errors=[exc for _, exc in failures]
+            )
         return results
 
     def _write(self, hook: SmartlyQHook, account_id: int, key: str | None) -> dict[str, Any]:
@@ -266,6 +271,7 @@ class SmartlyQListAccountsOperator(_SmartlyQAccountsOperator):
         if not is_templated(include_health):
             as_bool(include_health, "include_health")
 
+    @fail_fast
     def execute(self, context: Context) -> list[dict[str, Any]]:
         """Return the selected accounts, with one bulk health call merged in when asked."""
         selector = self.build_selector()
@@ -315,6 +321,7 @@ class SmartlyQReconnectUrlOperator(_SmartlyQAccountsOperator):
         if not is_templated(unhealthy_only):
             as_bool(unhealthy_only, "unhealthy_only")
 
+    @fail_fast
     def execute(self, context: Context) -> dict[str, str]:
         """Return ``{account id: reconnect URL}``; push the first URL for the extra link."""
         selector = self.build_selector()
@@ -377,6 +384,7 @@ class SmartlyQDisconnectAccountOperator(BaseOperator):
         if not is_templated(confirm_account_name):
             _confirmation(confirm_account_name)
 
+    @fail_fast
     def execute(self, context: Context) -> dict[str, Any]:
         """Disconnect the account if its name matches; treat an account already gone as success."""
         from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook

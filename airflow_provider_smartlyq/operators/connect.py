@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_smartlyq._compat import conf
+from airflow_provider_smartlyq._fail_fast import fail_fast
 from airflow_provider_smartlyq._waiting import (
     PollPacer,
     short_token,
@@ -124,6 +125,7 @@ class SmartlyQConnectAccountOperator(BaseOperator):
         where = "|".join(str(getattr(ti, name, "")) for name in names)
         return "af:connect:" + hashlib.sha256(where.encode()).hexdigest()[:48]
 
+    @fail_fast
     def execute(self, context: Context) -> dict[str, Any]:
         """Create the link, push it to XCom, and wait for the user when asked to."""
         platform = normalize_platform(self.platform)
@@ -195,6 +197,7 @@ class SmartlyQConnectAccountOperator(BaseOperator):
             if event is not None:
                 return event
 
+    @fail_fast
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Return the connected account, or fail saying what to do next."""
         account = account_from_event(event, rerun_hint=RERUN_CREATE)

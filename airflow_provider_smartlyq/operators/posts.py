@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_smartlyq._compat import conf
+from airflow_provider_smartlyq._fail_fast import fail_fast
 from airflow_provider_smartlyq._waiting import PollPacer, validate_poll_interval, validate_timeout
 from airflow_provider_smartlyq.exceptions import (
-    SmartlyQDuplicateContentError,
     SmartlyQIdempotencyConflictError,
     SmartlyQInsufficientBalanceError,
     SmartlyQValidationError,
@@ -162,7 +162,12 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
     :param media_urls: Images or videos to attach. Templated.
     :param link: URL to include. Templated.
     :param platform_options: Per-platform options, e.g. ``{"instagram": {"content": "..."}}``. Templated.
-    :param allow_duplicates: Skip SmartlyQ's 24-hour duplicate-content guard.
+    :param allow_duplicates: Skip SmartlyQ's 24-hour duplicate-content guard (a daily post with
+        the same text needs it, or a text made unique per run: see the publishing how-to).
+    :param validate_first: Run SmartlyQ's free dry run (``POST /social/validate/post``) before
+        creating the post, and fail at once, listing every problem, when it does not pass
+        (missing media on Instagram, TikTok, YouTube or Pinterest, text over a limit). Costs one
+        more request per try, no credits.
     :param scheduled_time: Publish at this time (aware datetime or ISO string, or naive with
         ``timezone``). Templated.
     :param timezone: IANA zone of a naive ``scheduled_time``. Templated.
@@ -205,6 +210,7 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
         link: str | None = None,
         platform_options: dict[str, Any] | None = None,
         allow_duplicates: bool = False,
+        validate_first: bool = False,
         scheduled_time: Any = None,
         timezone: str | None = None,
         queue_id: int | str | None = None,
@@ -231,6 +237,7 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
         self.link = link
         self.platform_options = platform_options
         self.allow_duplicates = allow_duplicates
+        self.validate_first = bool(validate_first)
         self.scheduled_time = scheduled_time
         self.timezone = timezone
         self.queue_id = queue_id
@@ -251,12 +258,15 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
     def _scheduled(self) -> bool:
         return bool(self.scheduled_time) or self.queue_id not in (None, "")
 
+    @fail_fast
     def execute(self, context: Context) -> dict[str, Any]:
         """Create (or replay) the post, then wait for it to publish when asked to."""
         selector = self.build_selector()  # bad input fails here, before any request
         key = self.idempotency_key or _task_instance_key(context)
         with self._hook() as hook:
             account_ids, platforms = platforms_and_ids(select_accounts(hook, selector))
+            if self.validate_first:
+                self._validate(hook, platforms)
             post = self._create(hook, account_ids, platforms, key)
             post_id = int(post["id"])
             context["ti"].xcom_push(key="post_id", value=post_id)
@@ -291,6 +301,13 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
                 )
             return self.execute_complete(context, self._wait_in_worker(hook, post_id, end_time, pacer))
 
+    def _validate(self, hook: SmartlyQHook, platforms: list[str]) -> None:
+        """Dry-run the post (free); fail now, listing the problems, when SmartlyQ would refuse it."""
+        from airflow_provider_smartlyq.operators.validate_post import judge_report
+
+        report = hook.validate_post(self.content, platforms, _python_list(self.media_urls) or None)
+        judge_report(report, platforms, self.log)
+
     def _create(
         self, hook: SmartlyQHook, account_ids: list[int], platforms: list[str], key: str | None
     ) -> Any:
@@ -319,13 +336,6 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
                 "idempotency_key (nothing was posted under the old one) and clear the task again.",
                 exc.details or "no details",
                 key,
-            )
-            raise
-        except SmartlyQDuplicateContentError as exc:
-            self.log.error(
-                "SmartlyQ refused the post: the same content was posted within 24 hours (post %s). "
-                "Change the text, or pass allow_duplicates=True to publish it again on purpose.",
-                exc.existing_post_id,
             )
             raise
         except SmartlyQIdempotencyConflictError:
@@ -385,6 +395,7 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
             if event is not None:
                 return event
 
+    @fail_fast
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Push the post's URLs; return the result, or fail with each platform's error."""
         push_post_xcoms(context["ti"], event)

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_smartlyq._compat import AirflowFailException
+from airflow_provider_smartlyq._fail_fast import fail_fast
 from airflow_provider_smartlyq.operators._selection import (
     SELECTION_TEMPLATE_FIELDS,
     AccountSelectionMixin,
+    _python_list,
     select_accounts,
 )
 from airflow_provider_smartlyq.operators.posts import check_literal_content, platforms_and_ids
@@ -38,6 +40,33 @@ def _problems(report: Mapping[str, Any]) -> list[str]:
         if not row.get("media_ok", True):
             problems.append(f"{platform}: media missing or of an unsupported type")
     return problems or ["SmartlyQ reported the post invalid without saying why"]
+
+
+def judge_report(report: Mapping[str, Any], platforms: list[str], log: Any) -> dict[str, Any]:
+    """
+    Log a validation report per platform; return it when valid, else fail listing every problem.
+
+    Shared by :class:`SmartlyQValidatePostOperator` and the publish operator's ``validate_first``.
+
+    :raises AirflowFailException: the post does not pass (no task retry: the same content would
+        fail again).
+    """
+    rows = report.get("platforms") or {}
+    for platform in platforms:
+        row = rows.get(platform) or {}
+        log.info(
+            "%s: %s characters (limit %s), media %s",
+            platform,
+            row.get("characters"),
+            row.get("limit") if row.get("limit") is not None else "none",
+            "ok" if row.get("media_ok", True) else "MISSING",
+        )
+    if report.get("valid"):
+        log.info("The post passes SmartlyQ's checks for %s", ", ".join(platforms))
+        return dict(report)
+    raise AirflowFailException(
+        "The post does not pass SmartlyQ's checks:\n" + "\n".join(f"  - {p}" for p in _problems(report))
+    )
 
 
 class SmartlyQValidatePostOperator(AccountSelectionMixin, BaseOperator):
@@ -82,6 +111,7 @@ class SmartlyQValidatePostOperator(AccountSelectionMixin, BaseOperator):
         self.media_urls = media_urls
         self.smartlyq_conn_id = smartlyq_conn_id
 
+    @fail_fast
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate for the selected accounts' platforms; fail listing the problems."""
         from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
@@ -89,20 +119,6 @@ class SmartlyQValidatePostOperator(AccountSelectionMixin, BaseOperator):
         selector = self.build_selector()
         with SmartlyQHook(self.smartlyq_conn_id) as hook:
             _, platforms = platforms_and_ids(select_accounts(hook, selector))
-            report = hook.validate_post(self.content, platforms, self.media_urls or None)
-        rows = report.get("platforms") or {}
-        for platform in platforms:
-            row = rows.get(platform) or {}
-            self.log.info(
-                "%s: %s characters (limit %s), media %s",
-                platform,
-                row.get("characters"),
-                row.get("limit") if row.get("limit") is not None else "none",
-                "ok" if row.get("media_ok", True) else "MISSING",
-            )
-        if report.get("valid"):
-            self.log.info("The post passes SmartlyQ's checks for %s", ", ".join(platforms))
-            return report
-        raise AirflowFailException(
-            "The post does not pass SmartlyQ's checks:\n" + "\n".join(f"  - {p}" for p in _problems(report))
-        )
+            # A list param renders as its repr ("['https://...']"): read it back as a list.
+            report = hook.validate_post(self.content, platforms, _python_list(self.media_urls) or None)
+        return judge_report(report, platforms, self.log)

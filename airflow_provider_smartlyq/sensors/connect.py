@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_smartlyq._compat import AirflowSensorTimeout, conf
+from airflow_provider_smartlyq._fail_fast import fail_fast
 from airflow_provider_smartlyq._waiting import PacedPokes, short_token
 from airflow_provider_smartlyq.connect_status import (
     RERUN_UPSTREAM,
@@ -78,6 +79,7 @@ class SmartlyQConnectCompletedSensor(PacedPokes, BaseSensorOperator):
 
         return SmartlyQHook(self.smartlyq_conn_id)
 
+    @fail_fast
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """Check the link once: done with the account, not yet, or fail (expired)."""
         event = check_connect_link(self.hook, validate_state_token(self.state_token), self.log, self.pacer)
@@ -85,6 +87,7 @@ class SmartlyQConnectCompletedSensor(PacedPokes, BaseSensorOperator):
             return False
         return PokeReturnValue(is_done=True, xcom_value=self.execute_complete(context, event))
 
+    @fail_fast
     def execute(self, context: Context) -> Any:
         """Check once; then defer (deferrable) or poke/reschedule as configured."""
         if not self.deferrable:
@@ -105,6 +108,7 @@ class SmartlyQConnectCompletedSensor(PacedPokes, BaseSensorOperator):
             timeout=self.timeout,
         )
 
+    @fail_fast
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Return the connected account, or fail the way poke mode would."""
         if event.get("status") == "timeout":

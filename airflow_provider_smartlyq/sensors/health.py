@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_smartlyq._compat import AirflowFailException, AirflowSensorTimeout, conf
+from airflow_provider_smartlyq._fail_fast import fail_fast
 from airflow_provider_smartlyq._waiting import PacedPokes, deferral_timeout, is_transient
-from airflow_provider_smartlyq.exceptions import SmartlyQError
+from airflow_provider_smartlyq.exceptions import SmartlyQError, SmartlyQWaitError
 from airflow_provider_smartlyq.health import (
     HealthReport,
     evaluate,
@@ -135,6 +136,7 @@ class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, BaseSensorOperator
             answer, selector, min_validity_days=self.min_validity_days, allow_paused=self.allow_paused
         )
 
+    @fail_fast
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """Check once: done with the healthy accounts, not yet, or fail (``fail_on_unhealthy``)."""
         report = self.check()
@@ -146,6 +148,7 @@ class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, BaseSensorOperator
         self.report_unhealthy(context, report.unhealthy)
         return False
 
+    @fail_fast
     def execute(self, context: Context) -> Any:
         """Check once; then defer (deferrable) or poke/reschedule as configured."""
         if not self.deferrable:
@@ -174,6 +177,7 @@ class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, BaseSensorOperator
             timeout=deferral_timeout(self.timeout),
         )
 
+    @fail_fast
     def execute_complete(self, context: Context, event: dict[str, Any]) -> list[dict[str, Any]]:
         """
         Finish from a final event (the trigger's, or one built in the worker).
@@ -181,7 +185,8 @@ class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, BaseSensorOperator
         :return: The healthy accounts' health items.
         :raises AirflowFailException: ``unhealthy`` (with ``fail_on_unhealthy``).
         :raises AirflowSensorTimeout: ``timeout``.
-        :raises SmartlyQError: ``error`` (bad selection, permanent API error).
+        :raises SmartlyQWaitError: ``error`` (bad selection, permanent API error); the task then
+            fails without retries.
         """
         status = event.get("status")
         if status == "healthy":
@@ -206,7 +211,7 @@ class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, BaseSensorOperator
                 f"Accounts still unhealthy after {self.timeout:g} s: "
                 f"{unhealthy_summary(rows) or 'SmartlyQ did not answer the last checks'}."
             )
-        raise SmartlyQError(f"Checking account health failed: {event.get('message') or event!r}")
+        raise SmartlyQWaitError(f"Checking account health failed: {event.get('message') or event!r}")
 
     # -- reporting -----------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_smartlyq._compat import AirflowSensorTimeout, conf
+from airflow_provider_smartlyq._fail_fast import fail_fast
 from airflow_provider_smartlyq._waiting import PacedPokes
 from airflow_provider_smartlyq.links import SmartlyQPostLink
 from airflow_provider_smartlyq.operators._selection import is_templated
@@ -86,6 +87,7 @@ class SmartlyQPostStatusSensor(PacedPokes, BaseSensorOperator):
 
         return SmartlyQHook(self.smartlyq_conn_id)
 
+    @fail_fast
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """Check the post once: done with the outcome, not yet, or fail."""
         event, _ = check_post(
@@ -95,6 +97,7 @@ class SmartlyQPostStatusSensor(PacedPokes, BaseSensorOperator):
             return False
         return PokeReturnValue(is_done=True, xcom_value=self.execute_complete(context, event))
 
+    @fail_fast
     def execute(self, context: Context) -> Any:
         """Check once; then defer (deferrable) or poke/reschedule as configured."""
         if not self.deferrable:
@@ -114,6 +117,7 @@ class SmartlyQPostStatusSensor(PacedPokes, BaseSensorOperator):
             timeout=self.timeout,
         )
 
+    @fail_fast
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Return the outcome, or fail the way poke mode would."""
         if event.get("status") == "timeout":

@@ -71,6 +71,18 @@ class EmulatorClient:
         body = {k: v for k, v in {"name": name, "username": username}.items() if v is not None}
         return list(self._call("POST", f"/connect/{state_token}/approve", body))
 
+    def approve_latest_connect(
+        self, platform: str | None = None, name: str | None = None, username: str | None = None
+    ) -> dict[str, Any]:
+        """
+        Approve the most recently created pending link (of ``platform``, if given) without its token.
+
+        Returns ``{state_token, accounts}``; raises :class:`requests.HTTPError` (404) when no link
+        is pending.
+        """
+        fields = {"platform": platform, "name": name, "username": username}
+        return dict(self._call("POST", "/connect/latest/approve", {k: v for k, v in fields.items() if v}))
+
     def expire_connect(self, state_token: str) -> dict[str, Any]:
         """Expire a pending connect session now."""
         return dict(self._call("POST", f"/connect/{state_token}/expire"))

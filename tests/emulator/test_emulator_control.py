@@ -294,3 +294,24 @@ def test_config_repr_masks_keys():
     config = EmulatorConfig(api_key="sqk_test_secret_value_123456", read_only_key="sqk_test_ro_secret_999")
     assert "secret_value" not in repr(config)
     assert "ro_secret" not in repr(config)
+
+
+def test_the_latest_pending_link_is_approved_without_its_token(smartlyq_conn):
+    from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+
+    with SmartlyQHook() as hook:
+        older = hook.create_connect_link("facebook")
+        newer = hook.create_connect_link("twitter")
+        approved = smartlyq_conn.client.approve_latest_connect(name="Acme X 2")
+        assert approved["state_token"] == newer["state_token"]
+        assert [a["name"] for a in approved["accounts"]] == ["Acme X 2"]
+        assert hook.get_connect_status(newer["state_token"])["status"] == "connected"
+        assert hook.get_connect_status(older["state_token"])["status"] == "pending"
+        # By platform: the newest pending facebook link, then nothing is left.
+        assert (
+            smartlyq_conn.client.approve_latest_connect(platform="facebook")["state_token"]
+            == older["state_token"]
+        )
+    with pytest.raises(requests.HTTPError) as info:
+        smartlyq_conn.client.approve_latest_connect()
+    assert info.value.response.status_code == 404

@@ -206,10 +206,53 @@ def test_out_of_credits_is_a_typed_error_and_the_same_key_posts_after_a_top_up(e
     assert len(emu.client.posts()["charges"]) == 1
 
 
-def test_duplicate_content_is_a_typed_error(emu):
-    publish().execute(context()[0])
-    with pytest.raises(SmartlyQDuplicateContentError):
+def test_duplicate_content_is_a_typed_error_that_says_what_to_do(emu):
+    first = publish().execute(context()[0])
+    with pytest.raises(SmartlyQDuplicateContentError) as info:
         publish().execute(context(run_id="manual__2025-01-02")[0])
+    error = info.value
+    assert error.existing_post_id == first["post_id"]
+    assert f"post {first['post_id']}" in str(error)
+    assert "allow_duplicates=True" in str(error)
+    assert "unique per run" in str(error)
+    assert isinstance(error, AirflowFailException)  # no task retry: it would be refused again
+
+
+def test_the_same_daily_text_posts_again_with_allow_duplicates(emu):
+    publish().execute(context()[0])
+    publish(allow_duplicates=True).execute(context(run_id="manual__2025-01-02")[0])
+    assert len(emu.client.posts()["posts"]) == 2
+
+
+# -- validate_first --------------------------------------------------------------------------
+
+
+def test_validate_first_fails_fast_on_missing_media_and_creates_nothing(emu):
+    # 102 is Acme Instagram: a text-only post cannot go there.
+    with pytest.raises(AirflowFailException, match="instagram") as info:
+        publish(account_ids=[101, 102], validate_first=True).execute(context()[0])
+    assert "media" in str(info.value)
+    assert emu.client.posts()["posts"] == []
+    paths = [(r["method"], r["path"]) for r in emu.client.requests()]
+    assert ("POST", "/v1/social/validate/post") in paths
+    assert ("POST", "/v1/social/posts") not in paths
+
+
+def test_validate_first_lets_a_valid_post_through_for_one_more_request(emu):
+    result = publish(
+        account_ids=[101, 102], validate_first=True, media_urls=["https://cdn.example.com/sale.jpg"]
+    ).execute(context()[0])
+    assert result["status"] == "published"
+    paths = [(r["method"], r["path"]) for r in emu.client.requests()]
+    assert paths.count(("POST", "/v1/social/validate/post")) == 1
+    assert paths.index(("POST", "/v1/social/validate/post")) < paths.index(("POST", "/v1/social/posts"))
+
+
+def test_without_validate_first_missing_media_is_a_422_that_fails_now(emu):
+    with pytest.raises(SmartlyQValidationError, match="instagram") as info:
+        publish(account_ids=[101, 102]).execute(context()[0])
+    assert info.value.status_code == 422
+    assert isinstance(info.value, AirflowFailException)
 
 
 # -- scheduling, modes -------------------------------------------------------------------------

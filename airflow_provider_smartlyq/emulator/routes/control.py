@@ -111,6 +111,19 @@ async def health(request: Request) -> JSONResponse:
     return ok(request, {"ok": True})
 
 
+@guarded.post("/connect/latest/approve")
+async def approve_latest_connect(request: Request) -> JSONResponse:
+    """Approve the most recently created pending connect (or reconnect) link, no token needed."""
+    body = await read_json(request)
+    name, username = optional_str(body, "name"), optional_str(body, "username")
+    platform = optional_str(body, "platform")
+    state = get_state(request)
+    with state.lock:  # no other link may become the latest between finding and approving it
+        token = state.latest_pending_token(platform)
+        accounts = state.approve_session(token, name, username)
+    return ok(request, {"state_token": token, "accounts": [a.to_control(state.clock()) for a in accounts]})
+
+
 @guarded.post("/connect/{state_token}/approve")
 async def approve_connect(request: Request, state_token: str) -> JSONResponse:
     """Approve a pending connect session; answer the connected account(s)."""
