@@ -20,7 +20,7 @@ help:
 	@echo "make test        lint, types, docs build, the test suite and the packaging check"
 	@echo "make test-matrix unit tests and example DAGs on every supported Airflow (CI runs both)"
 	@echo "make lint        ruff check, ruff format --check and mypy only"
-	@echo "make docs        mkdocs build --strict only"
+	@echo "make docs        build the docs into site/ (mkdocs --strict, raw-role check)"
 	@echo "make format      apply ruff fixes and formatting"
 	@echo "make serve-docs  serve the docs on http://127.0.0.1:8000"
 	@echo "make bench       run the benchmarks against peers (~10 min; not part of make test)"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperatorLink
 
@@ -11,6 +11,20 @@ from airflow_provider_smartlyq.validation import server_url
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
     from airflow.sdk.types import TaskInstanceKey
+
+
+#: Attribute of a task holding the link values it pushed while running in this process.
+_PUSHED_ATTR = "_smartlyq_pushed_links"
+
+
+def push_link(task: Any, ti: Any, key: str, value: Any) -> None:
+    """Push ``value`` to XCom ``key`` and remember it on ``task`` for its extra link button."""
+    ti.xcom_push(key=key, value=value)
+    pushed = getattr(task, _PUSHED_ATTR, None)
+    if pushed is None:
+        pushed = {}
+        setattr(task, _PUSHED_ATTR, pushed)
+    pushed[key] = value
 
 
 class _XComLink(BaseOperatorLink):
@@ -25,10 +39,12 @@ class _XComLink(BaseOperatorLink):
     xcom_key: ClassVar[str]
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        from airflow.sdk.execution_time.xcom import XCom
-
-        value = XCom.get_value(key=self.xcom_key, ti_key=ti_key)
-        return server_url(value) or ""
+        # Airflow calls this when the task finishes or defers, in the task's own process, and
+        # stores the answer for the UI. Reading an XCom that was never pushed logs an
+        # error-level "XCom not found" there, a false alarm on every healthy run, so the link
+        # comes from what this task pushed in this process (see push_link) and nothing else.
+        pushed: dict[str, Any] = getattr(operator, _PUSHED_ATTR, None) or {}
+        return server_url(pushed.get(self.xcom_key)) or ""
 
 
 class SmartlyQConnectLink(_XComLink):

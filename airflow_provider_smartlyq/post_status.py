@@ -192,14 +192,16 @@ def check_post(
     return event_for_post(post), status
 
 
-def push_post_xcoms(ti: Any, event: Mapping[str, Any]) -> None:
-    """Push XCom ``post_urls`` (per platform) and ``post_url`` (the first, for the extra link)."""
+def push_post_xcoms(task: Any, ti: Any, event: Mapping[str, Any]) -> None:
+    """Push XCom ``post_urls`` (per platform) and ``post_url`` (the first, for ``task``'s extra link)."""
+    from airflow_provider_smartlyq.links import SmartlyQPostLink, push_link
+
     if event.get("status") in ("timeout", "error"):
         return
     urls = dict(event.get("post_urls") or {})
     ti.xcom_push(key="post_urls", value=urls)
     if (url := first_url(urls)) is not None:
-        ti.xcom_push(key="post_url", value=url)
+        push_link(task, ti, SmartlyQPostLink.xcom_key, url)
 
 
 def defer_until_final(

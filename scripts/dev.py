@@ -5,8 +5,8 @@ Run the project's commands, creating or reusing the local virtualenv ``.venv`` f
 ``make demo`` and ``make test`` call this script; without ``make``, run it directly::
 
     python3 scripts/dev.py demo    # emulator + example DAGs under `airflow dags test`, then a summary
-    python3 scripts/dev.py test    # ruff, ruff format --check, mypy, mkdocs build --strict, pytest,
-                                   # and the packaging check (build, twine check, wheel in a fresh venv)
+    python3 scripts/dev.py test    # ruff, ruff format --check, mypy, mkdocs --strict + role check,
+                                   # pytest, and the packaging check (build, twine check, wheel in a fresh venv)
     python3 scripts/dev.py matrix  # unit tests and example DAGs on Airflow 3.1, 3.2 and 3.3 (lanes)
 
 Only the standard library is used here, so any Python >= 3.10 with ``venv`` and ``pip`` can run
@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+ROLE_CHECK = REPO / "scripts" / "check_docs_roles.py"
 VENV = REPO / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".smartlyq-install-stamp"
@@ -110,6 +111,8 @@ def checks(pytest_args: list[str], site_dir: str) -> list[tuple[str, list[str]]]
         ("ruff format --check", [tool("ruff"), "format", "--check", "--no-cache", "."]),
         ("mypy", [tool("mypy")]),  # the package, from [tool.mypy] in pyproject.toml
         ("mkdocs build --strict", [tool("mkdocs"), "build", "--strict", "--site-dir", site_dir]),
+        # Sphinx roles (:class:`x`) must have become links, not raw text, in the built pages.
+        ("mkdocs raw-role check", [str(venv_python()), str(ROLE_CHECK), site_dir]),
         # The whole tests/ tree (testpaths in pyproject.toml) unless arguments narrow it.
         ("pytest", [tool("pytest"), "-p", "no:cacheprovider", *pytest_args]),
         # sdist + wheel, twine check, the wheel alone in a fresh venv: imports, `airflow providers list`.
@@ -117,10 +120,15 @@ def checks(pytest_args: list[str], site_dir: str) -> list[tuple[str, list[str]]]
     ]
 
 
-def run_checks(names: set[str] | None, pytest_args: list[str]) -> int:
-    """Run every step (or those named), even after a failure; print a summary; return 0 or 1."""
+def run_checks(names: set[str] | None, pytest_args: list[str], keep_site: Path | None = None) -> int:
+    """
+    Run every step (or those named), even after a failure; print a summary; return 0 or 1.
+
+    The docs are built into a temporary folder, or into ``keep_site`` when given (``make docs``).
+    """
     results: list[tuple[str, int, float]] = []
-    with tempfile.TemporaryDirectory(prefix="smartlyq-site-") as site_dir:
+    with tempfile.TemporaryDirectory(prefix="smartlyq-site-") as tmp:
+        site_dir = str(keep_site or tmp)
         for name, command in checks(pytest_args, site_dir):
             if names is not None and name.split()[0] not in names:
                 continue
@@ -157,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("package", help="the packaging check only (build, twine check, install the wheel)")
     sub.add_parser("lint", help="ruff check, ruff format --check and mypy only")
-    sub.add_parser("docs", help="mkdocs build --strict only")
+    sub.add_parser("docs", help="mkdocs build --strict into site/, plus the raw-role check")
     sub.add_parser("format", help="apply ruff's fixes and formatting")
     sub.add_parser("serve-docs", help="serve the docs with live reload on http://127.0.0.1:8000")
     argv = sys.argv[1:] if argv is None else argv
@@ -185,7 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "lint":
         return run_checks({"ruff", "mypy"}, [])
     if args.command == "docs":
-        return run_checks({"mkdocs"}, [])
+        site = REPO / "site"
+        code = run_checks({"mkdocs"}, [], keep_site=site)
+        if code == 0:
+            say(f"The site is in {site}: open {site / 'index.html'} (or run make serve-docs)")
+        return code
     if args.command == "format":
         subprocess.run([tool("ruff"), "check", "--fix", "."], cwd=REPO, check=False)
         return subprocess.run([tool("ruff"), "format", "."], cwd=REPO, check=False).returncode

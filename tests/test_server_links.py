@@ -94,8 +94,30 @@ def test_real_links_still_pass(hook, smartlyq_conn):
     ],
 )
 def test_extra_link_href_is_only_ever_http(monkeypatch, link_class, stored, href):
-    # XCom can be written by any task or through the REST API: the button checks again.
+    # What the task pushed came from SmartlyQ's answer: the button checks it again anyway.
+    from types import SimpleNamespace
+
+    from airflow_provider_smartlyq.links import push_link
+
+    task, pushed = SimpleNamespace(), {}
+    push_link(
+        task,
+        SimpleNamespace(xcom_push=lambda key, value: pushed.__setitem__(key, value)),
+        link_class.xcom_key,
+        stored,
+    )
+    assert pushed == {link_class.xcom_key: stored}
+    assert link_class().get_link(task, ti_key=None) == href
+
+
+def test_a_link_never_pushed_is_empty_without_reading_xcom(monkeypatch):
+    # Reading an absent XCom logs "XCom not found" at error level: a false alarm on healthy runs.
+    from types import SimpleNamespace
+
     from airflow.sdk.execution_time.xcom import XCom
 
-    monkeypatch.setattr(XCom, "get_value", classmethod(lambda cls, **kwargs: stored))
-    assert link_class().get_link(None, ti_key=None) == href
+    def refuse(*args, **kwargs):
+        raise AssertionError("the link must not read XCom")
+
+    monkeypatch.setattr(XCom, "get_value", classmethod(refuse))
+    assert SmartlyQReconnectLink().get_link(SimpleNamespace(), ti_key=None) == ""

@@ -10,6 +10,7 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smartlyq.emulator.config import (
+    DEFAULT_API_KEY,
     PLATFORMS,
     EmulatorConfig,
     check_exposure,
@@ -119,6 +120,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def connection_export(url: str, api_key: str, cert: str | None = None) -> str:
+    """
+    Return the ``export AIRFLOW_CONN_SMARTLYQ_DEFAULT=...`` line for this emulator, ready to paste.
+
+    The built-in demo key is public (it is in the docs and the source) and is printed whole; a
+    key given with ``--api-key`` is not: the line then holds a placeholder to replace.
+    """
+    import json
+
+    key = api_key if api_key == DEFAULT_API_KEY else "<the key given with --api-key>"
+    conn: dict[str, Any] = {"conn_type": "smartlyq", "host": url, "password": key}
+    if cert:
+        conn["extra"] = {"ca_bundle": cert}  # the self-signed certificate it just made
+    return f"export AIRFLOW_CONN_SMARTLYQ_DEFAULT='{json.dumps(conn)}'"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the emulator until interrupted; return the exit code."""
     args = parse_args(argv)
@@ -169,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             if cert:
                 line += f" cert: {cert}"
             print(line, flush=True)
+            print(connection_export(root_url(args.host, port, args.tls), config.api_key, cert), flush=True)
 
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(server, announce))

@@ -22,7 +22,7 @@ from airflow_provider_smartlyq.exceptions import (
     SmartlyQValidationError,
 )
 from airflow_provider_smartlyq.health import unhealthy_reason
-from airflow_provider_smartlyq.links import SmartlyQReconnectLink
+from airflow_provider_smartlyq.links import SmartlyQReconnectLink, push_link
 from airflow_provider_smartlyq.operators._selection import (
     SELECTION_TEMPLATE_FIELDS,
     AccountSelectionMixin,
@@ -342,7 +342,7 @@ class SmartlyQReconnectUrlOperator(_SmartlyQAccountsOperator):
             self.log.info("Reconnect links for accounts %s", ", ".join(urls))
             ti = context.get("ti")
             if ti is not None:
-                ti.xcom_push(key=FIRST_RECONNECT_URL_KEY, value=next(iter(urls.values())))
+                push_link(self, ti, FIRST_RECONNECT_URL_KEY, next(iter(urls.values())))
         else:
             self.log.info("No selected account needs reconnecting (%s)", selector.describe())
         return urls

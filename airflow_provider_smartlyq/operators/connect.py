@@ -30,7 +30,7 @@ from airflow_provider_smartlyq.connect_status import (
     normalize_account,
 )
 from airflow_provider_smartlyq.exceptions import SmartlyQError
-from airflow_provider_smartlyq.links import SmartlyQConnectLink
+from airflow_provider_smartlyq.links import SmartlyQConnectLink, push_link
 from airflow_provider_smartlyq.operators._selection import is_templated
 from airflow_provider_smartlyq.validation import normalize_platform, validate_return_url
 
@@ -147,7 +147,7 @@ class SmartlyQConnectAccountOperator(BaseOperator):
             )
         state_token = link.get("state_token")
         ti = context["ti"]
-        ti.xcom_push(key="connect_url", value=link["connect_url"])
+        push_link(self, ti, SmartlyQConnectLink.xcom_key, link["connect_url"])
         ti.xcom_push(key="state_token", value=state_token)
         ti.xcom_push(key="expires_at", value=link.get("expires_at"))
         self.log.info(

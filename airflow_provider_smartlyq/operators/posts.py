@@ -398,6 +398,6 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
     @fail_fast
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Push the post's URLs; return the result, or fail with each platform's error."""
-        push_post_xcoms(context["ti"], event)
+        push_post_xcoms(self, context["ti"], event)
         hint = RETRY_HINT if self.retry_failed_platforms else ""
         return result_from_event(event, fail_on_partial=self.fail_on_partial, log=self.log, hint=hint)

@@ -24,7 +24,7 @@ from airflow_provider_smartlyq.health import (
     unhealthy_summary,
     validate_min_validity_days,
 )
-from airflow_provider_smartlyq.links import SmartlyQReconnectLink
+from airflow_provider_smartlyq.links import SmartlyQReconnectLink, push_link
 from airflow_provider_smartlyq.operators._selection import SELECTION_TEMPLATE_FIELDS, AccountSelectionMixin
 
 if TYPE_CHECKING:
@@ -103,6 +103,20 @@ class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, BaseSensorOperator
         # log/push the unhealthy rows only when they change.
         self._reconnect_urls: dict[Any, str | None] = {}
         self._last_rows: list[dict[str, Any]] | None = None
+
+    @property
+    def unhealthy_accounts(self) -> Any:
+        """
+        Return XCom ``unhealthy_accounts`` of this task as a task argument (an ``XComArg``).
+
+        The gate-then-notify pattern in one line:
+        ``notify.override(trigger_rule="one_failed")(gate.unhealthy_accounts)`` hands the notify
+        task ``[{id, platform, account_name, reason, reconnect_url}]`` (accounts that block only
+        by ``min_validity_days`` included) and makes it run only when the gate failed.
+        """
+        from airflow.sdk import XComArg
+
+        return XComArg(self, key=UNHEALTHY_XCOM_KEY)
 
     @cached_property
     def hook(self) -> SmartlyQHook:
@@ -223,7 +237,7 @@ class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, BaseSensorOperator
             ti.xcom_push(key=UNHEALTHY_XCOM_KEY, value=rows)
             first = next((row["reconnect_url"] for row in rows if row["reconnect_url"]), None)
             if first:
-                ti.xcom_push(key=SmartlyQReconnectLink.xcom_key, value=first)
+                push_link(self, ti, SmartlyQReconnectLink.xcom_key, first)
             self.log.warning(
                 "%d selected account(s) are unhealthy%s (reconnect links: XCom '%s' and the task's "
                 "'SmartlyQ reconnect link' button):\n%s",

@@ -125,5 +125,5 @@ class SmartlyQPostStatusSensor(PacedPokes, BaseSensorOperator):
                 f"Post {event.get('post_id')} was still {event.get('last_status') or 'not final'} "
                 f"after {self.timeout:g} s."
             )
-        push_post_xcoms(context["ti"], event)
+        push_post_xcoms(self, context["ti"], event)
         return result_from_event(event, fail_on_partial=self.fail_on_partial, log=self.log)

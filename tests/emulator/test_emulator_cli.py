@@ -122,3 +122,37 @@ def test_console_script_is_installed():
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert "--auto-approve-after" in result.stdout
+
+
+def test_the_second_line_is_a_ready_to_paste_connection_export():
+    import json
+
+    process, ready = start("--seed", "demo")
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        prefix = "export AIRFLOW_CONN_SMARTLYQ_DEFAULT='"
+        assert line.startswith(prefix)
+        assert line.endswith("'")
+        conn = json.loads(line[len(prefix) : -1])
+        assert conn == {"conn_type": "smartlyq", "host": ready["url"], "password": DEFAULT_API_KEY}
+        # The pasted connection works: the key is accepted.
+        answer = requests.get(
+            f"{ready['url']}/v1/me", headers={"Authorization": f"Bearer {conn['password']}"}, timeout=10
+        )
+        assert answer.status_code == 200
+    finally:
+        stop(process)
+
+
+def test_a_custom_key_is_not_printed_whole():
+    secret = "sqk_test_custom_key_do_not_print_1234"
+    process, _ = start("--seed", "empty", "--api-key", secret)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        assert line.startswith("export AIRFLOW_CONN_SMARTLYQ_DEFAULT=")
+        assert secret not in line
+        assert "<the key given with --api-key>" in line
+    finally:
+        stop(process)
