@@ -53,6 +53,9 @@ with DAG(
     @task
     def report(results: list[dict[str, Any]]) -> dict[str, list[str]]:
         """Print each brand's post URLs; return them by post id."""
+        # One request for every mapped result. (A plain ``for`` over the lazy sequence reads
+        # item after item until one is missing, and Airflow logs that last miss at error level.)
+        results = list(results[:])
         urls = {str(r["post_id"]): [u for us in r["post_urls"].values() for u in us] for r in results}
         for post_id, post_urls in urls.items():
             print(f"Post {post_id}: {', '.join(post_urls)}")
