@@ -6,7 +6,7 @@ Run the project's commands, creating or reusing the local virtualenv ``.venv`` f
 
     python3 scripts/dev.py demo    # emulator + example DAGs under `airflow dags test`, then a summary
     python3 scripts/dev.py test    # ruff, ruff format --check, mypy, mkdocs --strict + role check,
-                                   # pytest, and the packaging check (build, twine check, wheel in a fresh venv)
+                                   # pytest, packaging check (build, twine check, wheel in a fresh venv)
     python3 scripts/dev.py matrix  # unit tests and example DAGs on Airflow 3.1, 3.2 and 3.3 (lanes)
 
 Only the standard library is used here, so any Python >= 3.10 with ``venv`` and ``pip`` can run
