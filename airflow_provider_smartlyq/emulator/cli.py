@@ -99,7 +99,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--read-only-key", help="optional key with social:read only")
     parser.add_argument("--control-token", help="require X-Emulator-Token on /_emulator/ control routes")
-    parser.add_argument("--rate-limit", type=int, default=0, metavar="N", help="requests/minute/key; 0 = off")
+    parser.add_argument(
+        "--rate-limit", type=int, default=0, metavar="N", help="requests per window per key; 0 = no limit"
+    )
+    parser.add_argument(
+        "--rate-window", type=float, default=60.0, metavar="SECONDS", help="rate-limit window (default 60)"
+    )
+    parser.add_argument(
+        "--rate-limit-scope",
+        choices=("key", "workspace"),
+        default="key",
+        help="one budget per API key (default) or one shared by all keys",
+    )
     parser.add_argument("--connect-ttl", type=float, default=900.0, metavar="SECONDS")
     parser.add_argument(
         "--unconfigured-platform",
@@ -150,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             read_only_key=args.read_only_key,
             control_token=args.control_token,
             rate_limit=args.rate_limit,
+            rate_window=args.rate_window,
+            rate_limit_scope=args.rate_limit_scope,
             connect_ttl=args.connect_ttl,
             auto_approve_after=args.auto_approve_after,
             seed=args.seed,

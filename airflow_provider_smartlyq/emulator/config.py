@@ -58,7 +58,13 @@ class EmulatorConfig:
     :param api_key: Key with scopes ``social:read`` and ``social:write``.
     :param read_only_key: Optional second key with ``social:read`` only.
     :param control_token: When set, ``/_emulator/`` control routes need ``X-Emulator-Token``.
-    :param rate_limit: Requests per key per minute; ``0`` means headers only, never 429.
+    :param rate_limit: Requests per window per key (or per workspace, see ``rate_limit_scope``)
+        before ``429``; ``0`` means no limit (the headers then advertise
+        :data:`UNLIMITED_ADVERTISED` and never run out).
+    :param rate_window: Length of the fixed rate-limit window in seconds (SmartlyQ: 60); short
+        windows make rate-limit tests fast.
+    :param rate_limit_scope: ``key`` (one budget per API key) or ``workspace`` (one budget shared
+        by every key, as newer SmartlyQ docs describe).
     :param connect_ttl: Lifetime of a connect link in seconds (SmartlyQ: 15 minutes).
     :param auto_approve_after: Seconds after which a pending connect session approves itself.
     :param seed: Initial data set, ``demo`` or ``empty``.
@@ -73,6 +79,8 @@ class EmulatorConfig:
     read_only_key: str | None = None
     control_token: str | None = None
     rate_limit: int = 0
+    rate_window: float = 60.0
+    rate_limit_scope: str = "key"
     connect_ttl: float = 900.0
     auto_approve_after: float | None = None
     seed: str = "demo"
@@ -89,6 +97,8 @@ class EmulatorConfig:
             raise ValueError(f"unknown seed {self.seed!r}; expected 'demo' or 'empty'")
         if self.rate_limit < 0:
             raise ValueError("rate_limit must be >= 0")
+        check_rate_window(self.rate_window)
+        check_rate_scope(self.rate_limit_scope)
         self.unconfigured_platforms = frozenset(self.unconfigured_platforms)
 
     @classmethod
@@ -102,6 +112,7 @@ class EmulatorConfig:
         # Keys are secrets: keep them out of reprs that may end up in logs or tracebacks.
         return (
             f"EmulatorConfig(api_key={mask_key(self.api_key)!r}, rate_limit={self.rate_limit}, "
+            f"rate_window={self.rate_window}, rate_limit_scope={self.rate_limit_scope!r}, "
             f"seed={self.seed!r}, auto_approve_after={self.auto_approve_after})"
         )
 
@@ -134,6 +145,26 @@ def check_exposure(host: str, control_token: str | None) -> None:
             f"refusing to bind non-loopback host {host!r} without a control token "
             "(the /_emulator/ control API would be open to the network)"
         )
+
+
+#: The limit the headers advertise when the emulator does not limit (``rate_limit=0``): clients
+#: that pace themselves by the headers (the provider's request budget) then never slow down.
+UNLIMITED_ADVERTISED = 100_000
+RATE_LIMIT_SCOPES = ("key", "workspace")
+
+
+def check_rate_window(seconds: object) -> float:
+    """Return a rate-limit window length, refusing anything but a number of seconds >= 1."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 1 <= seconds < 1e9:
+        raise ValueError(f"rate_window must be a number of seconds >= 1, got {seconds!r}")
+    return float(seconds)
+
+
+def check_rate_scope(scope: object) -> str:
+    """Return a rate-limit scope, ``key`` or ``workspace``."""
+    if scope not in RATE_LIMIT_SCOPES:
+        raise ValueError(f"rate_limit_scope must be 'key' or 'workspace', got {scope!r}")
+    return str(scope)
 
 
 def mask_key(key: str) -> str:

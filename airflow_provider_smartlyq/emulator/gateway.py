@@ -9,6 +9,7 @@ SmartlyQ; the gateway sits outside faults so that the request log sees every ans
 from __future__ import annotations
 
 import hmac
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -166,10 +167,11 @@ class AuthMiddleware(_ApiLayer):
         context["rate"] = self.state.rate_hit(label, time.time())
         limit, _, reset, exceeded = context["rate"]
         if exceeded:
-            retry_after = max(1, int(reset - time.time()))
-            message = (
-                f"Rate limit of {limit} requests per minute exceeded. Retry after {retry_after} seconds."
-            )
+            # Whole seconds, rounded up: a client that waits exactly this long finds a new window.
+            retry_after = max(1, math.ceil(reset - time.time()))
+            window = self.state.rate_settings()[1]
+            per = "minute" if window == 60 else f"{window:g} seconds"
+            message = f"Rate limit of {limit} requests per {per} exceeded. Retry after {retry_after} seconds."
             details = {"retry_after": retry_after, "limit": limit}
             headers = {"Retry-After": str(retry_after)}
             return error_response(scope, 429, "RATE_LIMIT_EXCEEDED", message, details, headers)

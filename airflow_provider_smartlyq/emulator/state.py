@@ -9,9 +9,11 @@ add a mixin module the same way and log their effects through :meth:`EmulatorSta
 from __future__ import annotations
 
 import datetime as dt
+import math
 import threading
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_smartlyq.emulator.config import UNLIMITED_ADVERTISED
 from airflow_provider_smartlyq.emulator.connect_state import ConnectSessionsMixin
 from airflow_provider_smartlyq.emulator.models import (
     WRITE_CONTEXT,
@@ -55,6 +57,10 @@ class EmulatorState(ConnectSessionsMixin, WebhooksMixin, PostsMixin):
         self.writes: list[dict[str, Any]] = []
         self.idempotency: IdempotencyCache = IdempotencyCache(config.idempotency_ttl)
         self.rate_windows: dict[str, tuple[int, int]] = {}
+        #: Requests and 429s per (budget, window index), for the control API's usage report.
+        self.rate_usage: dict[tuple[str, int], list[int]] = {}
+        #: Rate-limit settings changed through the control API (until the next reset).
+        self.rate_override: dict[str, Any] = {}
         self._next_id = FIRST_ACCOUNT_ID
         self._next_seq = 1
         self.init_webhooks()
@@ -73,6 +79,8 @@ class EmulatorState(ConnectSessionsMixin, WebhooksMixin, PostsMixin):
             self.writes.clear()
             self.idempotency.clear()
             self.rate_windows.clear()
+            self.rate_usage.clear()
+            self.rate_override.clear()
             self.reset_webhooks()
             self.reset_posts()
             self._next_id = FIRST_ACCOUNT_ID
@@ -264,20 +272,65 @@ class EmulatorState(ConnectSessionsMixin, WebhooksMixin, PostsMixin):
             return {**tally, "accounts": rows}
 
     # -- rate limit ---------------------------------------------------------------------
+    def rate_settings(self) -> tuple[int, float, str]:
+        """Return ``(limit, window seconds, scope)`` in force (control API changes win)."""
+        with self.lock:
+            override = dict(self.rate_override)
+        return (
+            int(override.get("limit", self.config.rate_limit)),
+            float(override.get("window_seconds", self.config.rate_window)),
+            str(override.get("scope", self.config.rate_limit_scope)),
+        )
+
     def rate_hit(self, key_label: str, now_unix: float, consume: bool = True) -> tuple[int, int, int, bool]:
         """
-        Count one request of ``key_label`` in its fixed one-minute window.
+        Count one request of ``key_label`` in its fixed window (one per key, or one per workspace).
+
+        Windows are aligned on multiples of their length since the epoch, so every process
+        (and the usage report) agrees on where one ends. A request answered 429 counts too.
 
         :return: ``(limit, remaining, reset_unix, exceeded)``; never exceeded when not enforced.
         """
-        enforced = self.config.rate_limit
-        limit = enforced or 60
-        window = int(now_unix // 60)
+        enforced, length, scope = self.rate_settings()
+        limit = enforced or UNLIMITED_ADVERTISED
+        bucket = "workspace" if scope == "workspace" else key_label
+        window = int(now_unix // length)
         with self.lock:
-            current, count = self.rate_windows.get(key_label, (window, 0))
+            current, count = self.rate_windows.get(bucket, (window, 0))
             if current != window:
                 count = 0
+            exceeded = bool(enforced) and count + (1 if consume else 0) > enforced
             if consume:
                 count += 1
-                self.rate_windows[key_label] = (window, count)
-        return limit, max(0, limit - count), (window + 1) * 60, bool(enforced) and count > enforced
+                self.rate_windows[bucket] = (window, count)
+                usage = self.rate_usage.setdefault((bucket, window), [0, 0])
+                usage[0] += 1
+                usage[1] += int(exceeded)
+        return limit, max(0, limit - count), math.ceil((window + 1) * length), exceeded
+
+    def rate_limit_report(self) -> dict[str, Any]:
+        """Return the settings and, per budget and window, requests, 429s and the busiest window."""
+        enforced, length, scope = self.rate_settings()
+        with self.lock:
+            usage = sorted(self.rate_usage.items(), key=lambda item: (item[0][1], item[0][0]))
+        windows: list[dict[str, Any]] = [
+            {
+                "budget": bucket,
+                "start": window * length,
+                "end": (window + 1) * length,
+                "requests": requests,
+                "limited": limited,
+                "accepted": requests - limited,
+            }
+            for (bucket, window), (requests, limited) in usage
+        ]
+        return {
+            "limit": enforced,
+            "window_seconds": length,
+            "scope": scope,
+            "requests": sum(requests for _, (requests, _) in usage),
+            "limited": sum(limited for _, (_, limited) in usage),
+            "max_requests_per_window": max((requests for _, (requests, _) in usage), default=0),
+            "max_accepted_per_window": max((r - lim for _, (r, lim) in usage), default=0),
+            "windows": windows,
+        }

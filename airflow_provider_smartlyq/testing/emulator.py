@@ -195,8 +195,32 @@ class EmulatorClient:
         """
         return dict(self._call("PATCH", "/posts/settings", fields))
 
+    def rate_limit_usage(self) -> dict[str, Any]:
+        """
+        Return the rate-limit settings and usage per window.
+
+        ``{limit, window_seconds, scope, requests, limited, max_requests_per_window,
+        max_accepted_per_window, windows: [{budget, start, end, requests, limited, accepted}]}``;
+        windows are fixed, aligned on multiples of their length since the epoch, and a request
+        answered 429 counts in ``requests`` and ``limited``.
+        """
+        return dict(self._call("GET", "/rate-limit"))
+
+    def set_rate_limit(
+        self, limit: int | None = None, *, window_seconds: float | None = None, scope: str | None = None
+    ) -> dict[str, Any]:
+        """
+        Change the rate limit until the next :meth:`reset`; return :meth:`rate_limit_usage`.
+
+        :param limit: Requests per window before ``429``; ``0`` switches limiting off.
+        :param window_seconds: Window length (``>= 1``), e.g. 6 for fast tests.
+        :param scope: ``key`` (a budget per API key) or ``workspace`` (one for all keys).
+        """
+        body = {"limit": limit, "window_seconds": window_seconds, "scope": scope}
+        return dict(self._call("PATCH", "/rate-limit", {k: v for k, v in body.items() if v is not None}))
+
     def reset(self, seed: str = "demo") -> None:
-        """Re-seed; clear logs, faults and idempotency keys."""
+        """Re-seed; clear logs, faults, idempotency keys and rate-limit counts and changes."""
         self._call("POST", "/reset", {"seed": seed})
 
     def close(self) -> None:
@@ -267,7 +291,8 @@ def run_emulator(
     :param port: TCP port, ``0`` for a free one.
     :param host: Bind address; anything but loopback needs ``control_token`` (else ``ValueError``).
     :param config: Further :class:`~airflow_provider_smartlyq.emulator.config.EmulatorConfig`
-        fields (``read_only_key``, ``control_token``, ``rate_limit``, ``connect_ttl``,
+        fields (``read_only_key``, ``control_token``, ``rate_limit``, ``rate_window``,
+        ``rate_limit_scope``, ``connect_ttl``,
         ``unconfigured_platforms``, ``headless_connect_enabled``...).
     """
     from airflow_provider_smartlyq.emulator.app import create_app

@@ -156,3 +156,18 @@ def test_a_custom_key_is_not_printed_whole():
         assert "<the key given with --api-key>" in line
     finally:
         stop(process)
+
+
+def test_cli_rate_limit_window_and_scope_flags():
+    process, ready = start("--rate-limit", "7", "--rate-window", "20", "--rate-limit-scope", "workspace")
+    try:
+        headers = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
+        with requests.get(ready["url"] + "/v1/me", headers=headers, timeout=10) as response:
+            assert response.headers["X-RateLimit-Limit"] == "7"
+            assert int(response.headers["X-RateLimit-Reset"]) % 20 == 0
+        with requests.get(ready["url"] + "/_emulator/rate-limit", timeout=10) as response:
+            report = response.json()["data"]
+        assert (report["limit"], report["window_seconds"], report["scope"]) == (7, 20.0, "workspace")
+        assert report["windows"][0]["budget"] == "workspace"
+    finally:
+        stop(process)

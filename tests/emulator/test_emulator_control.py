@@ -315,3 +315,75 @@ def test_the_latest_pending_link_is_approved_without_its_token(smartlyq_conn):
     with pytest.raises(requests.HTTPError) as info:
         smartlyq_conn.client.approve_latest_connect()
     assert info.value.response.status_code == 404
+
+
+# -- rate limit: window length, workspace scope, usage per window ----------------------------
+def _in_one_window(window: float, needed: float = 1.5) -> None:
+    """Sleep past a window boundary when too little of the current window is left."""
+    left = window - time.time() % window
+    if left < needed:
+        time.sleep(left + 0.05)
+
+
+def test_rate_limit_with_a_short_window_reports_usage_per_window():
+    with run_emulator(rate_limit=3, rate_window=5) as emu:
+        _in_one_window(5)
+        answers = [call(emu, "GET", "/me") for _ in range(5)]
+        assert [r.status_code for r in answers] == [200, 200, 200, 429, 429]
+        assert [r.headers["X-RateLimit-Remaining"] for r in answers] == ["2", "1", "0", "0", "0"]
+        reset = int(answers[0].headers["X-RateLimit-Reset"])
+        assert reset % 5 == 0  # windows aligned on multiples of 5 s
+        assert 0 < reset - time.time() <= 5
+        limited = answers[3]
+        # Consistent with the 429: waiting Retry-After lands in the next window.
+        assert time.time() + int(limited.headers["Retry-After"]) >= reset
+        assert "3 requests per 5 seconds" in limited.json()["error"]["message"]
+
+        report = emu.client.rate_limit_usage()
+        assert (report["limit"], report["window_seconds"], report["scope"]) == (3, 5.0, "key")
+        assert (report["requests"], report["limited"]) == (5, 2)
+        assert (report["max_requests_per_window"], report["max_accepted_per_window"]) == (5, 3)
+        [window] = report["windows"]
+        assert window == {
+            "budget": "primary",
+            "start": reset - 5,
+            "end": reset,
+            "requests": 5,
+            "limited": 2,
+            "accepted": 3,
+        }
+
+        time.sleep(reset - time.time() + 0.05)  # the next window starts afresh
+        assert call(emu, "GET", "/me").status_code == 200
+        assert len(emu.client.rate_limit_usage()["windows"]) == 2
+
+
+def test_workspace_scope_shares_one_budget_between_keys():
+    with run_emulator(
+        rate_limit=2, rate_window=10, rate_limit_scope="workspace", read_only_key="sqk_test_ro"
+    ) as emu:
+        _in_one_window(10, needed=3)
+        first = call(emu, "GET", "/me")
+        second = call(emu, "GET", "/me", headers={"Authorization": "Bearer sqk_test_ro"})
+        third = call(emu, "GET", "/me", headers={"Authorization": "Bearer sqk_test_ro"})
+        assert [r.status_code for r in (first, second, third)] == [200, 200, 429]
+        assert second.headers["X-RateLimit-Remaining"] == "0"
+        assert [w["budget"] for w in emu.client.rate_limit_usage()["windows"]] == ["workspace"]
+
+
+def test_rate_limit_changes_through_the_control_api_until_reset(smartlyq_emulator):
+    client = smartlyq_emulator.client
+    # Not limiting by default: the headers advertise a limit no client reaches.
+    assert call(smartlyq_emulator, "GET", "/me").headers["X-RateLimit-Limit"] == "100000"
+    report = client.set_rate_limit(1, window_seconds=30, scope="workspace")
+    assert (report["limit"], report["window_seconds"], report["scope"]) == (1, 30.0, "workspace")
+    _in_one_window(30)
+    assert [call(smartlyq_emulator, "GET", "/me").status_code for _ in range(2)] == [200, 429]
+    with pytest.raises(requests.HTTPError):
+        client.set_rate_limit(window_seconds=0.5)
+    with pytest.raises(requests.HTTPError):
+        client.set_rate_limit(scope="galaxy")
+    client.reset()
+    assert client.rate_limit_usage()["limit"] == 0
+    assert client.rate_limit_usage()["windows"] == []
+    assert call(smartlyq_emulator, "GET", "/me").status_code == 200

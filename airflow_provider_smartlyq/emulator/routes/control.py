@@ -34,7 +34,12 @@ from pydantic import (
     field_validator,
 )
 
-from airflow_provider_smartlyq.emulator.config import PLATFORMS, is_loopback
+from airflow_provider_smartlyq.emulator.config import (
+    PLATFORMS,
+    check_rate_scope,
+    check_rate_window,
+    is_loopback,
+)
 from airflow_provider_smartlyq.emulator.envelope import ok
 from airflow_provider_smartlyq.emulator.faults import parse_fault
 from airflow_provider_smartlyq.emulator.models import WRITE_CONTEXT, ApiError
@@ -248,6 +253,39 @@ async def clear_faults(request: Request) -> JSONResponse:
         cleared = len(state.faults)
         state.faults.clear()
     return ok(request, {"cleared": cleared})
+
+
+@guarded.get("/rate-limit")
+async def rate_limit_usage(request: Request) -> JSONResponse:
+    """Answer the rate-limit settings and the usage per window: requests, 429s, the busiest window."""
+    return ok(request, get_state(request).rate_limit_report())
+
+
+@guarded.patch("/rate-limit")
+async def change_rate_limit(request: Request) -> JSONResponse:
+    """Change ``limit``, ``window_seconds`` or ``scope`` until the next reset; answer the report."""
+    body = await read_json(request)
+    unknown = sorted(set(body) - {"limit", "window_seconds", "scope"})
+    if unknown:
+        raise ApiError(422, "VALIDATION_ERROR", f"Unknown fields: {', '.join(unknown)}", {"fields": unknown})
+    changes: dict[str, Any] = {}
+    try:
+        if "limit" in body:
+            limit = body["limit"]
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+                raise ValueError(f"limit must be an integer >= 0, got {limit!r}")
+            changes["limit"] = limit
+        if "window_seconds" in body:
+            changes["window_seconds"] = check_rate_window(body["window_seconds"])
+        if "scope" in body:
+            changes["scope"] = check_rate_scope(body["scope"])
+    except ValueError as exc:
+        raise ApiError(422, "VALIDATION_ERROR", str(exc), {"fields": sorted(body)}) from None
+    state = get_state(request)
+    with state.lock:
+        state.rate_override.update(changes)
+        state.rate_windows.clear()  # new rules start a new count
+    return ok(request, state.rate_limit_report())
 
 
 @guarded.get("/requests")
