@@ -302,7 +302,23 @@ class SmartlyQIdempotencyConflictError(SmartlyQConflictError):
 
 
 class SmartlyQRateLimitError(SmartlyQAPIError):
-    """Raise on 429 once the hook's retries are spent; ``retry_after`` is in seconds."""
+    """
+    Raise on 429 once the hook's retries are spent; ``retry_after`` is in seconds.
+
+    Also raised, with ``status_code`` 0 and code ``BUDGET_EXHAUSTED``, when the key's shared
+    request budget would not allow the request within the connection's ``budget_max_wait`` or
+    a trigger's deadline: nothing was sent. Waits treat both as transient.
+    """
+
+    @classmethod
+    def budget_exhausted(cls, message: str, *, retry_after: float | None = None) -> SmartlyQRateLimitError:
+        """Build the error for a request that found no budget in time (nothing was sent)."""
+        return cls(0, "BUDGET_EXHAUSTED", message, retry_after=retry_after)
+
+    def _describe(self) -> str:
+        if self.status_code == 0:
+            return self.message
+        return super()._describe()
 
 
 class SmartlyQServerError(SmartlyQAPIError):

@@ -81,6 +81,24 @@ def get_provider_info() -> dict[str, Any]:
                         "answers. Default 5.",
                         "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
                     },
+                    "budget_reserve": {
+                        "label": "Budget reserve",
+                        "description": "Share of each rate-limit window that trigger polls leave to "
+                        "writes and task reads (0 to 0.9). Default 0.2.",
+                        "schema": {"type": ["number", "null"], "minimum": 0, "maximum": 0.9},
+                    },
+                    "budget_max_wait": {
+                        "label": "Budget max wait (seconds)",
+                        "description": "Longest wait of a request for the key's shared request budget "
+                        "before it fails with SmartlyQRateLimitError. Default 300.",
+                        "schema": {"type": ["number", "null"], "minimum": 0},
+                    },
+                    "request_budget": {
+                        "label": "Request budget",
+                        "description": "Share SmartlyQ's rate limit between all hooks of a process, "
+                        "fed by X-RateLimit headers. Default on; switch off only to compare.",
+                        "schema": {"type": ["boolean", "null"]},
+                    },
                 },
             }
         ],

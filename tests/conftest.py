@@ -60,6 +60,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     shutil.rmtree(_HOME, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_request_budgets():
+    """Forget the per-process request budgets after each test (a 429 hold must not leak on)."""
+    yield
+    from airflow_provider_smartlyq.hooks._budget import reset_budgets
+
+    reset_budgets()
+
+
 @pytest.fixture(scope="session")
 def openapi_spec() -> dict:
     """Return SmartlyQ's OpenAPI document; when absent, skip (under CI: fail) naming where it looked."""

@@ -52,9 +52,13 @@ PERSISTENT = 1000
 POLL_INTERVAL = 0.5
 #: How long the trigger's persistent cells wait before their ``end_time``.
 TRIGGER_WINDOW = 3.0
-#: Longest a trigger's in-flight poll may run past the deadline: every attempt times out, and
-#: each backoff is at most ``max(1, poll_interval)`` (or a 1 s Retry-After).
-TRIGGER_POLL_MAX = ATTEMPTS * TIMEOUT + RETRIES * max(1.0, POLL_INTERVAL)
+#: Longest a 429 of another cell holds every request on the key (the cells share one key, so
+#: one request budget): Retry-After 1 s plus at most 0.5 s of jitter.
+SHARED_HOLD = 1.5
+#: Longest a trigger's in-flight poll may run past the deadline: every attempt waits out a
+#: shared hold and times out, and each backoff is at most ``max(1, poll_interval)`` (or a 1 s
+#: Retry-After).
+TRIGGER_POLL_MAX = ATTEMPTS * (TIMEOUT + SHARED_HOLD) + RETRIES * max(1.0, POLL_INTERVAL)
 
 HEALTH = "/v1/social/accounts/health"
 PAUSE_ID = 101

@@ -96,7 +96,15 @@ def test_form_fields_are_the_extras_the_hook_reads():
     [conn_type] = get_provider_info()["connection-types"]
     assert conn_type["connection-type"] == "smartlyq"
     fields = conn_type["conn-fields"]
-    assert set(fields) == {"profile_id", "timeout", "max_retries", "ca_bundle"}
+    assert set(fields) == {
+        "profile_id",
+        "timeout",
+        "max_retries",
+        "ca_bundle",
+        "budget_reserve",
+        "budget_max_wait",
+        "request_budget",
+    }
     # Airflow 3.3 shows placeholders only for the standard fields; conn-fields carry descriptions.
     assert set(conn_type["ui-field-behaviour"]["placeholders"]) == {"host", "password"}
     assert all(field["description"] for field in fields.values())
@@ -106,11 +114,22 @@ def test_form_fields_are_the_extras_the_hook_reads():
         conn_id="form",
         conn_type="smartlyq",
         password="k",
-        extra=json.dumps({"profile_id": 3, "timeout": 2.5, "max_retries": 1, "ca_bundle": "/etc/ca.pem"}),
+        extra=json.dumps(
+            {
+                "profile_id": 3,
+                "timeout": 2.5,
+                "max_retries": 1,
+                "ca_bundle": "/etc/ca.pem",
+                "budget_reserve": 0.3,
+                "budget_max_wait": 60,
+                "request_budget": False,
+            }
+        ),
     )
     settings = settings_from_connection(conn)
     assert (settings.profile_id, settings.timeout, settings.max_retries) == (3, 2.5, 1)
     assert settings.verify == "/etc/ca.pem"
+    assert (settings.budget_reserve, settings.budget_max_wait, settings.budget_enabled) == (0.3, 60, False)
 
 
 @pytest.fixture(scope="module")
@@ -191,6 +210,9 @@ def test_cli_lists_the_behaviour_and_widgets(cli):
         "extra__smartlyq__timeout": ["number", "null"],
         "extra__smartlyq__max_retries": ["integer", "null"],
         "extra__smartlyq__ca_bundle": ["string", "null"],
+        "extra__smartlyq__budget_reserve": ["number", "null"],
+        "extra__smartlyq__budget_max_wait": ["number", "null"],
+        "extra__smartlyq__request_budget": ["boolean", "null"],
     }
 
 
@@ -208,6 +230,9 @@ def test_connection_form_relabels_hides_and_labels(cli):
         "extra__smartlyq__timeout": "Timeout (seconds)",
         "extra__smartlyq__max_retries": "Max retries",
         "extra__smartlyq__ca_bundle": "CA bundle path",
+        "extra__smartlyq__budget_reserve": "Budget reserve",
+        "extra__smartlyq__budget_max_wait": "Budget max wait (seconds)",
+        "extra__smartlyq__request_budget": "Request budget",
     }
 
 

@@ -18,6 +18,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tenacity import retry_if_exception, stop_after_attempt
+from tenacity.stop import stop_base
 
 # Which failures are sent again is the provider-wide rule in classify.py (re-exported here for
 # the transports and for callers that imported it from this module).
@@ -238,23 +239,38 @@ class RetryPolicy:
     """
     When and how long to wait between attempts; one instance drives both transports.
 
-    Exponential backoff with full jitter between ``min_wait`` and ``max_wait``, unless the
-    server said how long (``Retry-After`` on a 429 or 5xx), which is honoured as given (capped).
+    Exponential backoff with full jitter between ``min_wait`` and ``max_wait``. When the server
+    said how long (``Retry-After`` on a 429 or 5xx), at least that, plus jitter so that clients
+    told the same time do not return together; never more than ``max_wait``. With the request
+    budget on (``budget_holds``), a 429 is waited out by the budget's one shared hold on the key
+    (the next attempt waits for it), not by a separate sleep per request.
     """
 
     max_retries: int
     min_wait: float = 0.5
     max_wait: float = 30.0
+    budget_holds: bool = False
 
     def wait(self, retry_state: RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         if isinstance(exc, SmartlyQAPIError) and exc.retry_after is not None:
-            return exc.retry_after
+            if self.budget_holds and exc.status_code == 429:
+                return 0.0
+            from airflow_provider_smartlyq.hooks._budget import jitter_after
+
+            return min(self.max_wait, jitter_after(exc.retry_after))
         ceiling = min(self.max_wait, self.min_wait * 2 ** (retry_state.attempt_number - 1))
         return random.uniform(self.min_wait, max(self.min_wait, ceiling))
 
-    def tenacity_kwargs(self, log: LoggerLike, request: ApiRequest) -> dict[str, Any]:
-        """Return the keyword arguments for ``tenacity.Retrying`` and ``AsyncRetrying`` alike."""
+    def tenacity_kwargs(
+        self, log: LoggerLike, request: ApiRequest, deadline: float | None = None
+    ) -> dict[str, Any]:
+        """
+        Return the keyword arguments for ``tenacity.Retrying`` and ``AsyncRetrying`` alike.
+
+        :param deadline: Unix seconds no retry sleep may pass (a trigger's ``end_time``): the
+            last error is raised instead of sleeping beyond it.
+        """
 
         def before_sleep(retry_state: RetryCallState) -> None:
             exc = retry_state.outcome.exception() if retry_state.outcome else None
@@ -268,13 +284,26 @@ class RetryPolicy:
                 retry_state.upcoming_sleep,
             )
 
+        stop: stop_base = stop_after_attempt(self.max_retries + 1)
+        if deadline is not None:
+            stop = stop | _StopAtDeadline(deadline)
         return {
             "retry": retry_if_exception(is_retryable),
-            "stop": stop_after_attempt(self.max_retries + 1),
+            "stop": stop,
             "wait": self.wait,
             "before_sleep": before_sleep,
             "reraise": True,
         }
+
+
+class _StopAtDeadline(stop_base):
+    """Stop instead of a sleep that would end past ``deadline`` (tenacity computes the sleep first)."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return time.time() + retry_state.upcoming_sleep >= self.deadline
 
 
 def _short(exc: BaseException | None) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,12 @@ DEFAULT_MAX_RETRIES = 5
 #: More retries than this only delays a failure that is not going away (backoff caps at 30 s).
 MAX_RETRIES_LIMIT = 20
 USER_AGENT = f"airflow-provider-smartlyq/{__version__}"
+#: Share of each window that background polls (triggers) leave to writes and task reads.
+DEFAULT_BUDGET_RESERVE = 0.2
+#: Seconds a request waits for the shared request budget before it gives up.
+DEFAULT_BUDGET_MAX_WAIT = 300.0
+#: Environment variable that switches the request budget off in a whole process ("off"/"false").
+BUDGET_ENV = "SMARTLYQ_REQUEST_BUDGET"
 
 # Extras as the UI's conn-fields store them, and as older form widgets prefixed them.
 _EXTRA_PREFIX = "extra__smartlyq__"
@@ -57,6 +64,12 @@ class ConnectionSettings:
     max_retries: int = DEFAULT_MAX_RETRIES
     #: ``True`` (system CAs), or the path of a CA bundle to trust (e.g. the emulator's TLS cert).
     verify: bool | str = True
+    #: Whether requests share the key's request budget (see :mod:`~.hooks._budget`).
+    budget_enabled: bool = True
+    #: Share of a window that background polls leave to writes and task reads.
+    budget_reserve: float = DEFAULT_BUDGET_RESERVE
+    #: Seconds a request may wait for budget before raising ``SmartlyQRateLimitError``.
+    budget_max_wait: float = DEFAULT_BUDGET_MAX_WAIT
 
     def headers(self) -> dict[str, str]:
         """Return the headers every request carries."""
@@ -85,7 +98,8 @@ def settings_from_connection(
 
     The password is the API key, the host the base URL (``https://api.smartlyq.com`` when
     empty; ``/v1`` appended exactly once). Extras ``profile_id``, ``timeout``, ``max_retries``,
-    ``ca_bundle`` and ``verify_ssl`` may arrive as strings (URI form) and are cast here.
+    ``ca_bundle``, ``verify_ssl``, ``request_budget``, ``budget_reserve`` and ``budget_max_wait``
+    may arrive as strings (URI form) and are cast here.
     Explicit ``timeout``/``max_retries`` arguments win over the extras.
 
     :raises SmartlyQConfigurationError: no API key, or a value that cannot be used.
@@ -160,7 +174,50 @@ def _build(
             )
         ),
         verify=verify,
+        budget_enabled=_budget_enabled(extras, conn_id),
+        budget_reserve=_as_fraction(extras.get("budget_reserve"), "budget_reserve", conn_id),
+        budget_max_wait=_as_seconds(
+            extras.get("budget_max_wait"), "budget_max_wait", conn_id, DEFAULT_BUDGET_MAX_WAIT
+        ),
     )
+
+
+def _budget_enabled(extras: dict[str, Any], conn_id: str) -> bool:
+    # The environment switch exists for benchmarks and emergencies: it wins over the extra.
+    env = os.environ.get(BUDGET_ENV, "").strip()
+    if env:
+        return _as_bool(env, BUDGET_ENV, conn_id)
+    if "request_budget" in extras:
+        return _as_bool(extras["request_budget"], "request_budget", conn_id)
+    return True
+
+
+def _as_fraction(value: Any, name: str, conn_id: str) -> float:
+    if value is None:
+        return DEFAULT_BUDGET_RESERVE
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not (0 <= number <= 0.9):  # nan fails every comparison
+        raise SmartlyQConfigurationError(
+            f"Connection {conn_id!r}: extra {name!r} must be a fraction from 0 to 0.9, got {value!r}"
+        )
+    return number
+
+
+def _as_seconds(value: Any, name: str, conn_id: str, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not (0 <= number < math.inf):
+        raise SmartlyQConfigurationError(
+            f"Connection {conn_id!r}: extra {name!r} must be a number of seconds >= 0, got {value!r}"
+        )
+    return number
 
 
 def base_url_from(host: str | None, port: int | None = None, *, conn_id: str = "") -> str:

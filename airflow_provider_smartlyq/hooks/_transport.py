@@ -8,13 +8,14 @@ Both transports defer every decision (headers, error mapping, retries) to
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import http.cookiejar
 import logging
 import re
 import ssl
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import requests
@@ -24,15 +25,21 @@ from yarl import URL
 
 from airflow_provider_smartlyq._waiting import short_token
 from airflow_provider_smartlyq.exceptions import SmartlyQConfigurationError, SmartlyQConnectionError
+from airflow_provider_smartlyq.hooks import _metrics
+from airflow_provider_smartlyq.hooks._budget import Priority, budget_for, current_deadline, priority_of
 from airflow_provider_smartlyq.hooks._protocol import (
     ApiRequest,
     ApiResult,
     LoggerLike,
     RetryPolicy,
     interpret,
+    parse_retry_after,
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from airflow_provider_smartlyq.hooks._budget import RequestBudget
     from airflow_provider_smartlyq.hooks._settings import ConnectionSettings
 
 #: Sockets one event loop may hold open to SmartlyQ, whatever the number of waiting triggers.
@@ -98,13 +105,62 @@ def _unreachable(request: ApiRequest, exc: BaseException) -> SmartlyQConnectionE
     )
 
 
-class SyncTransport:
+class _Budgeted:
+    """What both transports do around each attempt: take budget before it, report the answer after."""
+
+    #: Whether this transport's reads are background polls (the async hook: triggers).
+    background = False
+
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        policy: RetryPolicy,
+        log: LoggerLike,
+        budget_max_wait: float | None = None,
+    ) -> None:
+        self.settings = settings
+        self.log = log
+        self.budget: RequestBudget | None = budget_for(settings) if settings.budget_enabled else None
+        self.policy = dataclasses.replace(policy, budget_holds=self.budget is not None)
+        self.budget_max_wait = settings.budget_max_wait if budget_max_wait is None else budget_max_wait
+
+    def _priority(self, request: ApiRequest) -> Priority:
+        return priority_of(request.method, background=self.background)
+
+    def _budget_kwargs(self, request: ApiRequest, deadline: float | None) -> dict[str, Any]:
+        return {
+            "reserve": self.settings.budget_reserve,
+            "max_wait": self.budget_max_wait,
+            "deadline": deadline,
+            "log": self.log,
+            "what": f"{request.method} {request.log_path}",
+        }
+
+    def _answered(self, request: ApiRequest, status: int, headers: Mapping[str, str]) -> None:
+        tags = {"conn_id": self.settings.conn_id, "priority": self._priority(request).name.lower()}
+        _metrics.incr("smartlyq.api.requests", tags)
+        if status == 429:
+            _metrics.incr("smartlyq.api.rate_limited", tags)
+        if self.budget is not None:
+            retry_after = parse_retry_after(headers.get("Retry-After")) if status == 429 else None
+            self.budget.observe(status, headers, retry_after)
+
+    def _unanswered(self) -> None:
+        if self.budget is not None:
+            self.budget.release()
+
+
+class SyncTransport(_Budgeted):
     """Send requests through one keep-alive ``requests.Session``."""
 
-    def __init__(self, settings: ConnectionSettings, policy: RetryPolicy, log: LoggerLike) -> None:
-        self.settings = settings
-        self.policy = policy
-        self.log = log
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        policy: RetryPolicy,
+        log: LoggerLike,
+        budget_max_wait: float | None = None,
+    ) -> None:
+        super().__init__(settings, policy, log, budget_max_wait)
         self.session = requests.Session()
         # The key travels in our own Authorization header. With no ``auth`` object, requests
         # would look the host up in ~/.netrc and silently replace that header with netrc's.
@@ -114,9 +170,12 @@ class SyncTransport:
 
     def call(self, request: ApiRequest) -> ApiResult:
         """Send ``request``, retrying per the policy; return the result or raise a typed error."""
+        deadline = current_deadline()
         result: ApiResult | None = None
-        for attempt in Retrying(**self.policy.tenacity_kwargs(self.log, request)):
+        for attempt in Retrying(**self.policy.tenacity_kwargs(self.log, request, deadline)):
             with attempt:
+                if self.budget is not None:
+                    self.budget.acquire(self._priority(request), **self._budget_kwargs(request, deadline))
                 result = self._once(request)
         assert result is not None  # reraise=True: the loop either returned a result or raised
         return result
@@ -138,9 +197,12 @@ class SyncTransport:
         except requests.exceptions.InvalidHeader:
             response = None
         except requests.RequestException as exc:
+            self._unanswered()
             raise _unreachable(request, exc) from None
         if response is None:  # raised outside the except block: the quoting error must not be __context__
+            self._unanswered()
             raise _bad_header(request)
+        self._answered(request, response.status_code, response.headers)
         self.log.debug(
             "SmartlyQ %s %s -> HTTP %s (request id %s)",
             request.method,
@@ -154,13 +216,19 @@ class SyncTransport:
         self.session.close()
 
 
-class AsyncTransport:
+class AsyncTransport(_Budgeted):
     """Send requests through the event loop's shared ``aiohttp`` session (see :class:`SessionPool`)."""
 
-    def __init__(self, settings: ConnectionSettings, policy: RetryPolicy, log: LoggerLike) -> None:
-        self.settings = settings
-        self.policy = policy
-        self.log = log
+    background = True
+
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        policy: RetryPolicy,
+        log: LoggerLike,
+        budget_max_wait: float | None = None,
+    ) -> None:
+        super().__init__(settings, policy, log, budget_max_wait)
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -174,9 +242,13 @@ class AsyncTransport:
             self._session = POOL.acquire()
             self._loop = asyncio.get_running_loop()
         session = self._session
+        deadline = current_deadline()
         result: ApiResult | None = None
-        async for attempt in AsyncRetrying(**self.policy.tenacity_kwargs(self.log, request)):
+        async for attempt in AsyncRetrying(**self.policy.tenacity_kwargs(self.log, request, deadline)):
             with attempt:
+                if self.budget is not None:
+                    priority = self._priority(request)
+                    await self.budget.aacquire(priority, **self._budget_kwargs(request, deadline))
                 result = await self._once(session, request)
         assert result is not None
         return result
@@ -200,11 +272,17 @@ class AsyncTransport:
                 body = await response.read()
                 status, headers = response.status, response.headers
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            self._unanswered()
             raise _unreachable(request, exc) from None
         except ValueError:  # aiohttp's "forbidden control character in headers" check
             status = None
+        except BaseException:  # cancelled (a trigger removed mid-request): the grant is spent
+            self._unanswered()
+            raise
         if status is None:  # raised outside the except block: the quoting error must not be __context__
+            self._unanswered()
             raise _bad_header(request)
+        self._answered(request, status, headers)
         self.log.debug(
             "SmartlyQ %s %s -> HTTP %s (request id %s)",
             request.method,

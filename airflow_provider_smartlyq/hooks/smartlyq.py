@@ -27,13 +27,21 @@ class SmartlyQHook(BaseHook):
 
     The connection's password is the API key, its host the base URL (default
     ``https://api.smartlyq.com``). Extras: ``profile_id`` (sent as ``X-Profile-Id``),
-    ``timeout`` (seconds, default 30), ``max_retries`` (default 5) and ``ca_bundle``.
+    ``timeout`` (seconds, default 30), ``max_retries`` (default 5), ``ca_bundle``,
+    ``budget_reserve`` (default 0.2), ``budget_max_wait`` (seconds, default 300) and
+    ``request_budget`` (default true).
 
     Every method returns the API's ``data`` as plain dicts and lists, ready for XCom. Sync
     methods share one keep-alive ``requests.Session``; the ``a``-prefixed async twins share
     one ``aiohttp`` session per event loop and must be released with :meth:`aclose`. Both retry
-    connection errors, timeouts, 429 and 5xx with exponential backoff (honouring
-    ``Retry-After``); writes carry an ``X-Idempotency-Key`` so that a retry never acts twice.
+    connection errors, timeouts, 429 and 5xx with jittered exponential backoff (at least
+    ``Retry-After`` when sent); writes carry an ``X-Idempotency-Key`` so that a retry never acts
+    twice.
+
+    Every hook in a process shares one request budget per API key, fed by SmartlyQ's
+    ``X-RateLimit-*`` headers: writes go first, then sync reads (tasks), then async reads
+    (triggers), which leave the ``budget_reserve`` share of each window to the others. A 429
+    holds every request on the key until ``Retry-After``. See ``docs/budget.md``.
 
     :param smartlyq_conn_id: The Airflow connection to use.
     :param timeout: Seconds per request; overrides the connection's ``timeout`` extra.
@@ -154,7 +162,8 @@ class SmartlyQHook(BaseHook):
         try:
             settings = self.settings
             api_key = settings.api_key
-            once = SyncTransport(settings, RetryPolicy(max_retries=0), self.log)
+            # No wait for request budget either: an exhausted key is a reason to show now.
+            once = SyncTransport(settings, RetryPolicy(max_retries=0), self.log, budget_max_wait=0)
             try:
                 me = self._run(ops.get_me(), once)
             finally:

@@ -6,9 +6,10 @@ Installing ``airflow-provider-smartlyq`` makes these fixtures available in every
 ``smartlyq_emulator_server`` (session scope)
     One emulator per test session, on a free loopback port, demo seed.
 ``smartlyq_emulator`` (function scope)
-    The same server, reset to the demo seed (accounts, logs, faults, idempotency keys)
-    before the test. Yields a :class:`~airflow_provider_smartlyq.testing.emulator.RunningEmulator`
-    with ``.url``, ``.port``, ``.api_key``, ``.client`` (control API) and ``.connection_json()``.
+    The same server, reset to the demo seed (accounts, logs, faults, idempotency keys, rate
+    windows) before the test; the test process's request budgets are forgotten with it.
+    Yields a :class:`~airflow_provider_smartlyq.testing.emulator.RunningEmulator` with
+    ``.url``, ``.port``, ``.api_key``, ``.client`` (control API) and ``.connection_json()``.
 ``smartlyq_conn`` (function scope)
     ``smartlyq_emulator`` plus ``AIRFLOW_CONN_SMARTLYQ_DEFAULT`` pointing at it, so hooks and
     operators using the default connection id talk to the emulator.
@@ -46,8 +47,11 @@ def smartlyq_emulator_server() -> Iterator[RunningEmulator]:
 
 @pytest.fixture
 def smartlyq_emulator(smartlyq_emulator_server: RunningEmulator) -> RunningEmulator:
-    """Return the session's emulator, reset to the demo seed."""
+    """Return the session's emulator, reset to the demo seed (and this process's request budgets)."""
+    from airflow_provider_smartlyq.hooks._budget import reset_budgets
+
     smartlyq_emulator_server.client.reset("demo")
+    reset_budgets()  # a hold or spent window learnt in one test must not slow the next
     return smartlyq_emulator_server
 
 

@@ -80,9 +80,12 @@ def test_429_past_the_retries_raises_a_rate_limit_error(quick_hook, smartlyq_con
     assert len(api_requests(smartlyq_conn)) == 3
 
 
-def test_emulator_rate_limit_is_honoured(smartlyq_conn, monkeypatch):
+def test_emulator_rate_limit_is_honoured_without_the_budget(smartlyq_conn, monkeypatch):
     # The emulator's own limiter (not an injected fault): 2 requests per minute, then 429 with
     # Retry-After up to 60 s; with the cap lowered the hook waits it out and gives up typed.
+    # With the request budget on, the hook would wait for the next window instead of sending
+    # (tests/hooks/test_budget_emulator.py): switched off here to test the retry path alone.
+    monkeypatch.setenv("AIRFLOW_CONN_SMARTLYQ_DEFAULT", smartlyq_conn.connection_json(request_budget=False))
     monkeypatch.setattr(smartlyq_conn.config, "rate_limit", 2)
     monkeypatch.setattr("airflow_provider_smartlyq.hooks._protocol.MAX_RETRY_AFTER", 0.1)
     hook = SmartlyQHook(max_retries=1, retry_min_wait=0.01, retry_max_wait=0.01)
@@ -96,8 +99,9 @@ def test_emulator_rate_limit_is_honoured(smartlyq_conn, monkeypatch):
     assert [r["status"] for r in api_requests(smartlyq_conn)][-3:] == [200, 429, 429]
 
 
-def test_503_with_retry_after_is_waited_out_too(hook, smartlyq_conn):
-    # The hook fixture backs off at most 0.2 s: only Retry-After can explain a 1 s wait.
+def test_503_with_retry_after_is_waited_out_too(smartlyq_conn):
+    # The first backoff is 0.05 s: only Retry-After (below the 5 s cap) can explain a 1 s wait.
+    hook = SmartlyQHook(retry_min_wait=0.05, retry_max_wait=5)
     smartlyq_conn.client.inject_fault("/v1/me", "GET", status=503, retry_after=1)
 
     started = time.monotonic()
@@ -466,11 +470,43 @@ def test_backoff_grows_and_stays_within_bounds():
         assert all(0.5 <= w <= ceiling for w in waits)
 
 
-def test_retry_after_overrides_backoff():
-    policy = RetryPolicy(max_retries=3, min_wait=0.5, max_wait=1.0)
+def test_retry_after_overrides_backoff_with_jitter_never_earlier():
+    policy = RetryPolicy(max_retries=3, min_wait=0.5, max_wait=60.0)
     error = SmartlyQRateLimitError(429, "RATE_LIMITED", "slow down", retry_after=7.0)
 
-    assert policy.wait(_State(1, error)) == 7.0  # type: ignore[arg-type]
+    waits = [policy.wait(_State(1, error)) for _ in range(200)]  # type: ignore[arg-type]
+    assert all(7.0 <= w <= 7.0 + 1.4 for w in waits)  # at most 20 % later
+    assert len(set(waits)) > 100  # clients told the same time do not return together
+
+
+def test_retry_after_is_capped_by_retry_max_wait():
+    # A trigger's hook sets retry_max_wait to its poll interval: one poll must not sleep minutes.
+    policy = RetryPolicy(max_retries=3, min_wait=0.5, max_wait=2.0)
+    error = SmartlyQServerError(503, None, "down", retry_after=90.0)
+
+    assert policy.wait(_State(1, error)) == 2.0  # type: ignore[arg-type]
+
+
+def test_with_the_budget_a_429_is_waited_out_by_the_shared_hold_not_a_sleep():
+    policy = RetryPolicy(max_retries=3, budget_holds=True)
+    limited = SmartlyQRateLimitError(429, "RATE_LIMITED", "slow down", retry_after=7.0)
+    unavailable = SmartlyQServerError(503, None, "down", retry_after=7.0)
+
+    assert policy.wait(_State(1, limited)) == 0.0  # type: ignore[arg-type]
+    assert policy.wait(_State(1, unavailable)) >= 7.0  # type: ignore[arg-type]
+
+
+def test_no_retry_sleeps_past_the_request_deadline(smartlyq_conn):
+    # Retry-After 5 s, but the deadline is 1 s away: the 503 is raised instead of sleeping past it.
+    from airflow_provider_smartlyq.hooks._budget import request_deadline
+
+    hook = SmartlyQHook(max_retries=3, retry_max_wait=30)
+    fault = smartlyq_conn.client.inject_fault("/v1/me", "GET", status=503, retry_after=5, count=5)
+
+    with request_deadline(time.time() + 1), pytest.raises(SmartlyQServerError):
+        hook.get_me()
+    # Counted by fault id: a slow answer of an earlier test may land in the log after the reset.
+    assert len([r for r in api_requests(smartlyq_conn) if r["fault_id"] == fault]) == 1
 
 
 def test_connect_url_state_parsing_tolerates_missing_state(quick_hook, smartlyq_conn):

@@ -69,6 +69,20 @@ def test_defaults_without_extras(monkeypatch):
     )
 
 
+def test_budget_extras_default_cast_and_the_environment_switch(monkeypatch):
+    set_conn(monkeypatch, "smartlyq_plain", password="k")
+    settings = SmartlyQHook("smartlyq_plain").settings
+    assert (settings.budget_enabled, settings.budget_reserve, settings.budget_max_wait) == (True, 0.2, 300.0)
+
+    extra = {"budget_reserve": "0.35", "budget_max_wait": "45", "request_budget": "false"}
+    set_conn(monkeypatch, "smartlyq_budget", password="k", extra=extra)
+    settings = SmartlyQHook("smartlyq_budget").settings
+    assert (settings.budget_enabled, settings.budget_reserve, settings.budget_max_wait) == (False, 0.35, 45.0)
+
+    monkeypatch.setenv("SMARTLYQ_REQUEST_BUDGET", "off")  # wins over the connection (benchmark baseline)
+    assert SmartlyQHook("smartlyq_plain").settings.budget_enabled is False
+
+
 def test_hook_arguments_win_over_extras(monkeypatch):
     set_conn(monkeypatch, "smartlyq_args", password="k", extra={"timeout": 9, "max_retries": 9})
     settings = SmartlyQHook("smartlyq_args", timeout=1.5, max_retries=0).settings
@@ -92,6 +106,12 @@ def test_hook_arguments_win_over_extras(monkeypatch):
         ({"max_retries": "1.5"}, "max_retries"),
         ({"max_retries": "many"}, "max_retries"),
         ({"verify_ssl": "maybe"}, "verify_ssl"),
+        ({"budget_reserve": "1"}, "budget_reserve"),
+        ({"budget_reserve": "-0.1"}, "budget_reserve"),
+        ({"budget_reserve": "nan"}, "budget_reserve"),
+        ({"budget_max_wait": "-1"}, "budget_max_wait"),
+        ({"budget_max_wait": "inf"}, "budget_max_wait"),
+        ({"request_budget": "sometimes"}, "request_budget"),
     ],
 )
 def test_bad_extras_raise_configuration_error_naming_the_connection(monkeypatch, extra, named):
