@@ -72,6 +72,7 @@ __all__ = [
     "has_shared_streams",
     "import_string",
     "mask_secret",
+    "stats",
 ]
 
 
@@ -149,3 +150,23 @@ def import_string(dotted_path: str) -> Any:
     except ImportError:  # Airflow 3.1
         module = importlib.import_module("airflow.utils.module_loading")
     return module.import_string(dotted_path)
+
+
+def stats() -> Any:
+    """
+    Return Airflow's metrics facade (``Stats``: StatsD or OpenTelemetry, as configured).
+
+    Airflow 3.2+ keeps it in the task SDK (``airflow.sdk.observability.stats``; 3.3 also
+    re-exports it in core), 3.1 in ``airflow.stats`` (deprecated, with a warning, since 3.2).
+    Imported on call, never at module import: hooks load in DAG files.
+
+    :raises ImportError: this Airflow has none of them.
+    """
+    import importlib
+
+    for module in ("airflow.sdk.observability.stats", "airflow.observability.stats"):
+        try:
+            return importlib.import_module(module).Stats
+        except ImportError:
+            continue
+    return importlib.import_module("airflow.stats").Stats

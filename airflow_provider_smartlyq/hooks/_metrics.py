@@ -23,15 +23,12 @@ from typing import Any
 @functools.lru_cache(maxsize=1)
 def stats() -> Any:
     """Return Airflow's ``Stats`` facade, or ``None`` where this Airflow has none."""
-    import importlib
+    from airflow_provider_smartlyq import _compat
 
-    # Airflow 3.2+ keeps it in the task SDK; 3.1 in core (``airflow.stats`` warns since 3.2).
-    for module in ("airflow.sdk.observability.stats", "airflow.observability.stats", "airflow.stats"):
-        try:
-            return importlib.import_module(module).Stats
-        except Exception:  # noqa: S112 - missing here: try the older home; none at all means no metrics
-            continue
-    return None
+    try:
+        return _compat.stats()
+    except Exception:  # no usable facade on this Airflow: metrics are optional
+        return None
 
 
 def incr(name: str, tags: dict[str, str]) -> None:
