@@ -165,6 +165,8 @@ def test_base_url_ends_in_v1_exactly_once(host, port, expected):
         "http://10.0.0.5:8080",
         "http://localhost.evil.example",
         "ftp://api.smartlyq.com",
+        "https://[::1",  # urlsplit raises ValueError("Invalid IPv6 URL"): a configuration error here
+        "api.smartlyq.com:port",
     ],
 )
 def test_insecure_or_unusable_base_urls_are_refused(monkeypatch, host):
