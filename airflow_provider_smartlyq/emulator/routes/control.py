@@ -263,7 +263,7 @@ async def rate_limit_usage(request: Request) -> JSONResponse:
 
 @guarded.patch("/rate-limit")
 async def change_rate_limit(request: Request) -> JSONResponse:
-    """Change ``limit``, ``window_seconds`` or ``scope`` until the next reset; answer the report."""
+    """Change ``limit``, ``window_seconds`` or ``scope`` until the next reset (counts start afresh)."""
     body = await read_json(request)
     unknown = sorted(set(body) - {"limit", "window_seconds", "scope"})
     if unknown:
@@ -284,7 +284,8 @@ async def change_rate_limit(request: Request) -> JSONResponse:
     state = get_state(request)
     with state.lock:
         state.rate_override.update(changes)
-        state.rate_windows.clear()  # new rules start a new count
+        state.rate_windows.clear()  # new rules start a new count, and a new report
+        state.rate_usage.clear()
     return ok(request, state.rate_limit_report())
 
 
