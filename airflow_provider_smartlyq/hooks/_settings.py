@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_smartlyq import __version__
-from airflow_provider_smartlyq.exceptions import SmartlyQConfigurationError
+from airflow_provider_smartlyq.exceptions import SmartlyQConfigurationError, SmartlyQValidationError
 from airflow_provider_smartlyq.validation import is_loopback_host
+from airflow_provider_smartlyq.values import parse_number
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -175,9 +176,16 @@ def _build(
         ),
         verify=verify,
         budget_enabled=_budget_enabled(extras, conn_id),
-        budget_reserve=_as_fraction(extras.get("budget_reserve"), "budget_reserve", conn_id),
-        budget_max_wait=_as_seconds(
-            extras.get("budget_max_wait"), "budget_max_wait", conn_id, DEFAULT_BUDGET_MAX_WAIT
+        budget_reserve=_extra_number(
+            extras.get("budget_reserve"),
+            "budget_reserve",
+            conn_id,
+            DEFAULT_BUDGET_RESERVE,
+            minimum=0,
+            maximum=0.9,
+        ),
+        budget_max_wait=_extra_number(
+            extras.get("budget_max_wait"), "budget_max_wait", conn_id, DEFAULT_BUDGET_MAX_WAIT, minimum=0
         ),
     )
 
@@ -192,32 +200,17 @@ def _budget_enabled(extras: dict[str, Any], conn_id: str) -> bool:
     return True
 
 
-def _as_fraction(value: Any, name: str, conn_id: str) -> float:
-    if value is None:
-        return DEFAULT_BUDGET_RESERVE
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not (0 <= number <= 0.9):  # nan fails every comparison
-        raise SmartlyQConfigurationError(
-            f"Connection {conn_id!r}: extra {name!r} must be a fraction from 0 to 0.9, got {value!r}"
-        )
-    return number
-
-
-def _as_seconds(value: Any, name: str, conn_id: str, default: float) -> float:
+def _extra_number(
+    value: Any, name: str, conn_id: str, default: float, *, minimum: float, maximum: float | None = None
+) -> float:
+    # One reader of numbers (values.parse_number); here its refusal names the connection.
     if value is None:
         return default
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not (0 <= number < math.inf):
-        raise SmartlyQConfigurationError(
-            f"Connection {conn_id!r}: extra {name!r} must be a number of seconds >= 0, got {value!r}"
-        )
-    return number
+        return float(parse_number(value, f"extra {name!r}", minimum=minimum, maximum=maximum, text=True))
+    except SmartlyQValidationError as exc:
+        message = exc.message
+    raise SmartlyQConfigurationError(f"Connection {conn_id!r}: {message}")
 
 
 def base_url_from(host: str | None, port: int | None = None, *, conn_id: str = "") -> str:
