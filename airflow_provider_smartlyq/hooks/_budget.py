@@ -86,8 +86,14 @@ def priority_of(method: str, *, background: bool) -> Priority:
 
 
 def jitter_spread(seconds: float) -> float:
-    """Return the most jitter added to a wait of ``seconds``: 20 %, at least 0.5 s, at most 5 s."""
-    return min(MAX_JITTER, max(0.5, 0.2 * max(0.0, seconds)))
+    """
+    Return the most jitter added to a wait of ``seconds``: 20 %, at least 0.5 s, at most 5 s.
+
+    None for a wait of 0: "retry now" (``Retry-After: 0``, or a date in the past) means now.
+    """
+    if seconds <= 0:
+        return 0.0
+    return min(MAX_JITTER, max(0.5, 0.2 * seconds))
 
 
 def jitter_after(seconds: float, rng: random.Random | None = None) -> float:

@@ -236,7 +236,11 @@ def test_waiting_is_logged_once_per_window(budget, clock):
     assert len(log.lines) == 3
 
 
-@pytest.mark.parametrize("seconds", [0, 0.3, 1, 10, 30, 120])
+def test_retry_now_means_now():
+    assert jitter_after(0) == 0.0
+
+
+@pytest.mark.parametrize("seconds", [0.1, 0.3, 1, 10, 30, 120])
 def test_jitter_never_shortens_and_stays_bounded(seconds):
     rng = random.Random(3)
     values = [jitter_after(seconds, rng) for _ in range(500)]

@@ -37,7 +37,7 @@ def test_the_facade_is_airflows_stats():
 
 
 def test_requests_and_429s_are_counted_with_their_priority(recorder, smartlyq_conn):
-    smartlyq_conn.client.inject_fault("/v1/me", "GET", status=429, retry_after=0)
+    smartlyq_conn.client.inject_fault("/v1/me", "GET", status=429, retry_after=1)
     hook = SmartlyQHook(retry_min_wait=0.01, retry_max_wait=0.05)
 
     hook.get_me()
