@@ -73,8 +73,10 @@ DISTRIBUTED_DAG_FILES = (
     "smartlyq_pause_brand_nightly.py",
     "smartlyq_reconnect_on_expiry.py",
 )
-#: The emulator's request budget for the distributed stack (requests per key per minute).
-DISTRIBUTED_RATE_LIMIT = 120
+#: The emulator's request budget for the distributed stack: SmartlyQ's default rate (60 per
+#: minute) in short windows, so that every process together must pace to stay within it.
+DISTRIBUTED_RATE_LIMIT = 10
+DISTRIBUTED_RATE_WINDOW = 10.0
 #: The example watcher's poll interval there (its default is 300 s).
 DISTRIBUTED_HEALTH_POLL_SECONDS = 5
 
@@ -756,7 +758,12 @@ def distributed_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airf
         except ServiceUnavailable as exc:
             skip_or_fail(f"the distributed stack needs PostgreSQL and Redis: {exc}")
         emulator = running.enter_context(
-            run_emulator(seed="demo", api_key=STACK_API_KEY, rate_limit=DISTRIBUTED_RATE_LIMIT)
+            run_emulator(
+                seed="demo",
+                api_key=STACK_API_KEY,
+                rate_limit=DISTRIBUTED_RATE_LIMIT,
+                rate_window=DISTRIBUTED_RATE_WINDOW,
+            )
         )
         components = celery_components(home)
         stack = AirflowStack(
