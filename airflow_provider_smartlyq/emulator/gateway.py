@@ -99,6 +99,7 @@ class GatewayMiddleware(_ApiLayer):
             "rate": None,
         }
         scope[CONTEXT_KEY] = context
+        generation = self.state.generation
         status: list[int] = []
 
         async def send_with_headers(message: Message) -> None:
@@ -123,7 +124,7 @@ class GatewayMiddleware(_ApiLayer):
             await self.app(scope, receive, send_with_headers)
         finally:
             WRITE_CONTEXT.reset(token)
-            self.state.record_request(self._log_entry(scope, headers, context, status))
+            self.state.record_request(self._log_entry(scope, headers, context, status), generation)
 
     @staticmethod
     def _log_entry(

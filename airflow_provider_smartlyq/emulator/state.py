@@ -61,6 +61,10 @@ class EmulatorState(ConnectSessionsMixin, WebhooksMixin, PostsMixin):
         self.rate_usage: dict[tuple[str, int], list[int]] = {}
         #: Rate-limit settings changed through the control API (until the next reset).
         self.rate_override: dict[str, Any] = {}
+        #: Bumped by every reset: a request that began before it belongs to the old log, so a
+        #: late-finishing one (a dropped connection is logged after its socket is aborted) cannot
+        #: turn up in the next test's log.
+        self.generation = 0
         self._next_id = FIRST_ACCOUNT_ID
         self._next_seq = 1
         self.init_webhooks()
@@ -72,6 +76,7 @@ class EmulatorState(ConnectSessionsMixin, WebhooksMixin, PostsMixin):
         """Drop everything (accounts, sessions, logs, faults, idempotency keys) and re-seed."""
         specs = seed_accounts(seed or self.config.seed)
         with self.lock:
+            self.generation += 1
             self.accounts.clear()
             self.sessions.clear()
             self.faults.clear()
@@ -102,10 +107,11 @@ class EmulatorState(ConnectSessionsMixin, WebhooksMixin, PostsMixin):
             self.publish_write(entry)  # webhook events for the writes SmartlyQ announces
             return entry
 
-    def record_request(self, entry: dict[str, Any]) -> None:
-        """Append one entry to the request log."""
+    def record_request(self, entry: dict[str, Any], generation: int | None = None) -> None:
+        """Append one entry to the request log, unless a reset came since the request began."""
         with self.lock:
-            self.requests.append(entry)
+            if generation is None or generation == self.generation:
+                self.requests.append(entry)
 
     def snapshot(self) -> dict[str, Any]:
         """Return accounts and connect sessions for ``GET /_emulator/state``."""
