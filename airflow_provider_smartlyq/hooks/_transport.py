@@ -239,8 +239,11 @@ class AsyncTransport(_Budgeted):
             # ssl_for() and env_proxy() are cached per process, but their first call reads files
             # (the CA bundle, ~0.1 s; ~/.netrc): make it in a thread, never on the event loop.
             await asyncio.to_thread(_warm_up, self.settings)
-            self._session = POOL.acquire()
-            self._loop = asyncio.get_running_loop()
+            # Concurrent first calls on one hook (a shared poller's) all waited above: only
+            # the first leases a session, or the others' leases would never be given back.
+            if self._session is None or self._session.closed or self._loop is not asyncio.get_running_loop():
+                self._session = POOL.acquire()
+                self._loop = asyncio.get_running_loop()
         session = self._session
         deadline = current_deadline()
         result: ApiResult | None = None

@@ -101,7 +101,10 @@ class SmartlyQHook(BaseHook):
             from airflow_provider_smartlyq._compat import amask_secret
 
             await amask_secret(settings.api_key)  # the sync twin would block the triggerer's loop
-            self._async = AsyncTransport(settings, self._policy(settings), self.log)
+            # Concurrent first calls (a shared poller's) all awaited above: keep the first
+            # transport, or the others' session leases would never be given back.
+            if self._async is None:
+                self._async = AsyncTransport(settings, self._policy(settings), self.log)
         return self._async
 
     def _run(self, operation: Operation, transport: SyncTransport | None = None) -> Any:

@@ -231,6 +231,18 @@ async def test_many_concurrent_calls_use_one_session(smartlyq_conn):
     assert _transport.POOL.leases() == 0
 
 
+async def test_concurrent_first_calls_on_one_hook_take_one_lease(smartlyq_conn):
+    # A shared poller checks many links at once with one hook, before any call has finished.
+    hook = quick_hook()
+    try:
+        await asyncio.gather(*(hook.aget_account_health(101 + i % 8) for i in range(16)))
+        assert _transport.POOL.leases() == 1
+    finally:
+        await hook.aclose()
+
+    assert _transport.POOL.leases() == 0
+
+
 def test_released_sessions_close_without_unclosed_warnings(smartlyq_conn, caplog):
     sessions = []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 import time
 
 import pytest
@@ -324,29 +325,33 @@ async def test_a_link_past_its_expires_at_ends_without_a_request(hook, smartlyq_
     assert len(gets) == 1  # the first check only; the expiry cost nothing
 
 
-async def test_the_rotation_logs_once_when_links_wait_longer_than_asked(smartlyq_conn, links, caplog):
+async def test_the_rotation_logs_once_when_links_wait_longer_than_asked(
+    smartlyq_conn, links, caplog, monkeypatch
+):
+    from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+
     caplog.set_level(logging.WARNING, logger=_shared_polls.__name__)
-    original = _shared_polls.ConnectRotation.round
+    original = SmartlyQHook.aget_connect_status
+    paced = asyncio.Lock()
 
-    async def slow_round(self, hook, due):  # stands in for a budget that allows ~5 requests/s
-        pause = await original(self, hook, due)
-        await asyncio.sleep(0.2)
-        return pause
+    async def budget_paced(self, state_token):  # stands in for a budget allowing ~3 requests/s
+        async with paced:
+            await asyncio.sleep(0.3)
+        return await original(self, state_token)
 
+    monkeypatch.setattr(SmartlyQHook, "aget_connect_status", budget_paced)
     triggers = [ConnectCompletedTrigger(link["state_token"], poll_interval=0.1) for link in links]
-    _shared_polls.ConnectRotation.round = slow_round  # type: ignore[method-assign]
-    try:
-        task = asyncio.ensure_future(run_all(triggers))
-        await asyncio.sleep(3.0)
-        for link in links:
-            await asyncio.to_thread(smartlyq_conn.client.approve_connect, link["state_token"])
-        await task
-    finally:
-        _shared_polls.ConnectRotation.round = original  # type: ignore[method-assign]
+    task = asyncio.ensure_future(run_all(triggers))
+    await asyncio.sleep(5.0)
+    for link in links:
+        await asyncio.to_thread(smartlyq_conn.client.approve_connect, link["state_token"])
+    await task
 
     lines = [r.getMessage() for r in caplog.records if "checked in rotation" in r.getMessage()]
     assert len(lines) == 1
     assert lines[0].startswith("6 connect links wait on connection smartlyq_default")
+    effective = float(re.search(r"about every ([0-9.]+) s instead of every 0.1 s", lines[0]).group(1))
+    assert effective >= 1.5  # six links at ~3 requests a second
 
 
 async def test_a_429_that_outlasts_the_retries_holds_the_whole_poller_for_retry_after(
