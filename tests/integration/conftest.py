@@ -779,6 +779,9 @@ def distributed_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airf
                 "AIRFLOW__CELERY__RESULT_BACKEND": postgres.celery_result_backend,
                 "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
                 "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True",
+                # Airflow's default: a loaded machine can stall a triggerer's heartbeat for 10-20 s,
+                # and the second triggerer must not take the waits from a live first one.
+                "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "30",
                 "SMARTLYQ_HEALTH_POLL_INTERVAL": str(DISTRIBUTED_HEALTH_POLL_SECONDS),
             },
         )
