@@ -65,8 +65,11 @@ __all__ = [
     "AirflowSensorTimeout",
     "AirflowSkipException",
     "TaskDeferred",
+    "airflow_plugin_class",
     "airflow_version",
     "amask_secret",
+    "api_connection_read_dependency",
+    "api_user_dependency",
     "conf",
     "has_asset_state_store",
     "has_shared_streams",
@@ -170,3 +173,36 @@ def stats() -> Any:
         except ImportError:
             continue
     return importlib.import_module("airflow.stats").Stats
+
+
+def airflow_plugin_class() -> Any:
+    """
+    Return ``AirflowPlugin``, the base class of api-server plugins (``airflow.plugins_manager``).
+
+    Imported on call: only the provider's plugin module needs it, never a DAG file.
+    """
+    return importlib.import_module("airflow.plugins_manager").AirflowPlugin
+
+
+def api_user_dependency() -> Any:
+    """
+    Return the api-server's FastAPI dependency that resolves the logged-in user (``get_user``).
+
+    It answers 401 to a request without a valid token (cookie or bearer), as every REST route.
+
+    :raises ImportError: this Airflow's api-server has no such dependency.
+    """
+    return importlib.import_module("airflow.api_fastapi.core_api.security").get_user
+
+
+def api_connection_read_dependency() -> Any:
+    """
+    Return the api-server's FastAPI dependency that requires read access to connections.
+
+    ``requires_access_connection("GET")`` reads the ``connection_id`` path parameter when the
+    route has one (access to that connection), else asks about connections in general; it
+    answers 401 without a login and 403 when the auth manager refuses (Airflow 3.1 to 3.3).
+
+    :raises ImportError: this Airflow's api-server has no such dependency.
+    """
+    return importlib.import_module("airflow.api_fastapi.core_api.security").requires_access_connection("GET")

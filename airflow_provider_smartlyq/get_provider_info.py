@@ -38,6 +38,31 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "sensors": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.sensors.smartlyq"]}],
         "triggers": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.triggers.smartlyq"]}],
+        "plugins": [{"name": "smartlyq", "plugin-class": f"{_PACKAGE}.plugins.SmartlyQPlugin"}],
+        "config": {
+            "smartlyq": {
+                "description": "The SmartlyQ api-server plugin (accounts view, webhook endpoint, "
+                "connect return page).",
+                "options": {
+                    "ui_plugin_enabled": {
+                        "description": "Mount the SmartlyQ app under /smartlyq on the api-server and "
+                        "add the SmartlyQ accounts view to the UI.",
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": None,
+                        "default": "True",
+                    },
+                    "ui_cache_seconds": {
+                        "description": "Seconds one bulk health answer per connection serves every "
+                        "viewer of the accounts view (one request per connection per interval; at least 10).",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": None,
+                        "default": "300",
+                    },
+                },
+            }
+        },
         "extra-links": [
             f"{_PACKAGE}.links.SmartlyQConnectLink",
             f"{_PACKAGE}.links.SmartlyQReconnectLink",
@@ -80,6 +105,14 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Retries on connection errors, timeouts and 429/500/502/503/504 "
                         "answers. Default 5.",
                         "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
+                    },
+                    "webhook_secret": {
+                        "label": "Webhook secret",
+                        "description": "Signing secret of the SmartlyQ webhook that posts to "
+                        "/smartlyq/webhooks/<connection id> on the api-server. Empty: the endpoint "
+                        "refuses every delivery.",
+                        # "password": masked in the form, like the API key.
+                        "schema": {"type": ["string", "null"], "format": "password"},
                     },
                     "budget_reserve": {
                         "label": "Budget reserve",

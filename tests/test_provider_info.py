@@ -81,7 +81,11 @@ def test_every_referenced_module_and_class_imports():
         for item in info[kind]
         for m in item["python-modules"]
     ]
-    classes = [*info["extra-links"], *(c["hook-class-name"] for c in info["connection-types"])]
+    classes = [
+        *info["extra-links"],
+        *(c["hook-class-name"] for c in info["connection-types"]),
+        *(p["plugin-class"] for p in info["plugins"]),
+    ]
 
     for module in modules:
         importlib.import_module(module)
@@ -104,7 +108,10 @@ def test_form_fields_are_the_extras_the_hook_reads():
         "budget_reserve",
         "budget_max_wait",
         "request_budget",
+        "webhook_secret",  # read by the plugin's webhook endpoint, not the hook
     }
+    # The webhook secret is masked in the form, like the API key.
+    assert fields["webhook_secret"]["schema"]["format"] == "password"
     # Airflow 3.3 shows placeholders only for the standard fields; conn-fields carry descriptions.
     assert set(conn_type["ui-field-behaviour"]["placeholders"]) == {"host", "password"}
     assert all(field["description"] for field in fields.values())
@@ -213,6 +220,7 @@ def test_cli_lists_the_behaviour_and_widgets(cli):
         "extra__smartlyq__budget_reserve": ["number", "null"],
         "extra__smartlyq__budget_max_wait": ["number", "null"],
         "extra__smartlyq__request_budget": ["boolean", "null"],
+        "extra__smartlyq__webhook_secret": ["string", "null"],
     }
 
 
@@ -233,6 +241,7 @@ def test_connection_form_relabels_hides_and_labels(cli):
         "extra__smartlyq__budget_reserve": "Budget reserve",
         "extra__smartlyq__budget_max_wait": "Budget max wait (seconds)",
         "extra__smartlyq__request_budget": "Request budget",
+        "extra__smartlyq__webhook_secret": "Webhook secret",
     }
 
 

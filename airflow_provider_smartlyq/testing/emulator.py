@@ -172,6 +172,10 @@ class EmulatorClient:
             log = list(self._call("GET", "/requests"))
         return log
 
+    def webhook_deliveries(self) -> list[dict[str, Any]]:
+        """Return every webhook delivery attempt, oldest first (event id, status, delivered)."""
+        return list(self._call("GET", "/webhooks/deliveries"))
+
     def writes(self) -> list[dict[str, Any]]:
         """Return the write log (one entry per effective state change)."""
         return list(self._call("GET", "/writes"))
