@@ -16,9 +16,8 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow_provider_smartlyq._compat import AirflowFailException, AirflowNotFoundException
-from airflow_provider_smartlyq.classify import is_permanent
-from airflow_provider_smartlyq.exceptions import SmartlyQError
+from airflow_provider_smartlyq._compat import AirflowFailException
+from airflow_provider_smartlyq.classify import is_permanent, is_unexpected
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -26,10 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["fail_fast", "fail_now"]
 
 F = TypeVar("F", bound="Callable[..., Any]")
-
-#: Only errors about SmartlyQ or its connection are judged; Airflow's own control flow
-#: (deferral, skip, sensor timeout, reschedule) and plain bugs pass untouched.
-_JUDGED = (SmartlyQError, AirflowNotFoundException)
 
 #: Appended to the message so that the log says why the task did not retry.
 NOT_RETRIED = "Not retried: a retry would fail the same way. Fix the cause, then clear the task."
@@ -70,8 +65,10 @@ def fail_fast(method: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return method(*args, **kwargs)
-        except _JUDGED as exc:
-            if isinstance(exc, AirflowFailException) or not is_permanent(exc):
+        except Exception as exc:
+            # Only errors about SmartlyQ, its connection or the network are judged; Airflow's own
+            # control flow (deferral, skip, sensor timeout, reschedule) and plain bugs pass untouched.
+            if is_unexpected(exc) or isinstance(exc, AirflowFailException) or not is_permanent(exc):
                 raise
             raise fail_now(exc) from exc
 

@@ -9,15 +9,14 @@ on the final event, so a link ends the same way whichever of them watched it.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smartlyq._waiting import deferral_timeout, is_transient, redact_token, short_token
+from airflow_provider_smartlyq._waiting import redact_token, short_token
+from airflow_provider_smartlyq.classify import is_transient
 from airflow_provider_smartlyq.exceptions import SmartlyQError, SmartlyQWaitError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-    from airflow.sdk import BaseOperator
 
     from airflow_provider_smartlyq._waiting import PollPacer
     from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
@@ -143,34 +142,3 @@ def redact_exception(exc: SmartlyQError, state_token: str) -> SmartlyQError:
         exc.path = redact_token(exc.path, state_token)
     exc.args = tuple(redact_token(arg, state_token) if isinstance(arg, str) else arg for arg in exc.args)
     return exc
-
-
-def defer_until_connected(
-    task: BaseOperator,
-    state_token: str,
-    *,
-    smartlyq_conn_id: str,
-    poll_interval: float,
-    end_time: float,
-    timeout: float,
-) -> NoReturn:
-    """
-    Defer ``task`` to :class:`~airflow_provider_smartlyq.triggers.smartlyq.ConnectCompletedTrigger`.
-
-    The task resumes in its ``execute_complete(context, event)``. The trigger gives up at
-    ``end_time``; Airflow's own deferral timeout (``timeout`` plus a grace) only backs it up.
-
-    :raises TaskDeferred: always (that is how a task defers).
-    """
-    from airflow_provider_smartlyq.triggers.connect import ConnectCompletedTrigger
-
-    task.defer(
-        trigger=ConnectCompletedTrigger(
-            state_token=state_token,
-            smartlyq_conn_id=smartlyq_conn_id,
-            poll_interval=poll_interval,
-            end_time=end_time,
-        ),
-        method_name="execute_complete",
-        timeout=deferral_timeout(timeout),
-    )

@@ -10,9 +10,9 @@ watched it. Standard library and the provider's light modules only.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smartlyq._waiting import deferral_timeout, is_transient
+from airflow_provider_smartlyq.classify import is_transient
 
 # SmartlyQPublishError lived here first; it is re-exported so that those imports keep working.
 from airflow_provider_smartlyq.exceptions import SmartlyQError, SmartlyQPublishError, SmartlyQWaitError
@@ -20,15 +20,12 @@ from airflow_provider_smartlyq.exceptions import SmartlyQError, SmartlyQPublishE
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from airflow.sdk import BaseOperator
-
     from airflow_provider_smartlyq._waiting import PollPacer
     from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
 
 __all__ = [
     "SmartlyQPublishError",
     "check_post",
-    "defer_until_final",
     "event_for_post",
     "push_post_xcoms",
     "result_from_event",
@@ -202,33 +199,3 @@ def push_post_xcoms(task: Any, ti: Any, event: Mapping[str, Any]) -> None:
     ti.xcom_push(key="post_urls", value=urls)
     if (url := first_url(urls)) is not None:
         push_link(task, ti, SmartlyQPostLink.xcom_key, url)
-
-
-def defer_until_final(
-    task: BaseOperator,
-    post_id: int,
-    *,
-    smartlyq_conn_id: str,
-    poll_interval: float,
-    end_time: float,
-    timeout: float,
-) -> NoReturn:
-    """
-    Defer ``task`` to :class:`PostPublishedTrigger` until the post is final; resume in ``execute_complete``.
-
-    :param end_time: The trigger's wall-clock deadline (unix seconds).
-    :param timeout: Seconds the task may wait; Airflow's own deferral timeout adds a grace period
-        so that the trigger's ``timeout`` event, which names the post, arrives first.
-    """
-    from airflow_provider_smartlyq.triggers.posts import PostPublishedTrigger
-
-    task.defer(
-        trigger=PostPublishedTrigger(
-            post_id=post_id,
-            smartlyq_conn_id=smartlyq_conn_id,
-            poll_interval=poll_interval,
-            end_time=end_time,
-        ),
-        method_name="execute_complete",
-        timeout=deferral_timeout(timeout),
-    )

@@ -12,16 +12,12 @@ sensors can reuse it without pulling in the hook or its HTTP libraries.
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smartlyq.selector import AccountSelector
-from airflow_provider_smartlyq.validation import validate_idempotency_key
-from airflow_provider_smartlyq.values import parse_bool, parse_list
+from airflow_provider_smartlyq.values import parse_bool
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
 
 #: Template fields every selector-taking operator or sensor declares (add its own after these).
@@ -44,16 +40,6 @@ def is_templated(value: Any) -> bool:
     return True  # XComArg, Param references and anything else Airflow resolves later
 
 
-def _python_list(value: Any) -> Any:
-    """Return a rendered list (JSON or Jinja's Python repr) as a list; other text unchanged."""
-    return parse_list(value, split=False)
-
-
-def as_bool(value: Any, name: str) -> bool:
-    """Return a rendered flag as a bool (``"True"``/``"false"`` from templates; ``""`` is False)."""
-    return parse_bool(value, name, default=False)
-
-
 def build_selector(
     account_ids: Any = None,
     platforms: Any = None,
@@ -70,7 +56,7 @@ def build_selector(
         account_ids=account_ids,
         platforms=platforms,
         account_name_pattern=pattern,
-        all_accounts=as_bool(all_accounts, "all_accounts"),
+        all_accounts=parse_bool(all_accounts, "all_accounts", default=False),
     )
 
 
@@ -116,27 +102,3 @@ def select_accounts(hook: SmartlyQHook, selector: AccountSelector) -> list[dict[
     :raises SmartlyQValidationError: an id that does not exist, or nothing matched.
     """
     return selector.select(hook.list_accounts())
-
-
-def write_idempotency_key(context: Mapping[str, Any] | None, action: str, account_id: int) -> str | None:
-    """
-    Return a deterministic ``X-Idempotency-Key`` for one write of one task instance.
-
-    The key depends on the DAG, run, task, map index, try number, account and action: the hook's
-    HTTP retries inside one try reuse it, so a lost answer never makes SmartlyQ act twice, while
-    a pause and a resume in the same run never share a key. The try number is part of it because
-    the operators read each account's state before writing: a later try (a clear after someone
-    resumed the account) must really write, not get the first try's stored answer back while
-    the account stays as it is. Outside a task run (no ``ti`` in the context) ``None`` lets the
-    hook generate a random key.
-    """
-    ti = (context or {}).get("ti")
-    if ti is None:
-        return None
-    names = ("dag_id", "run_id", "task_id", "map_index", "try_number")
-    where = "|".join(str(getattr(ti, name, "")) for name in names)
-    digest = hashlib.sha256(f"{where}|{action}|{account_id}".encode()).hexdigest()
-    key = f"af:{action}:{account_id}:{digest[:32]}"
-    if len(key) > 64:  # absurdly long ids or actions: keep it valid, just less readable
-        key = f"af:{digest[:61]}"
-    return validate_idempotency_key(key)

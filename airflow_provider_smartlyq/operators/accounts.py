@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_smartlyq._fail_fast import fail_fast
+from airflow_provider_smartlyq._task import SmartlyQTaskMixin, task_idempotency_key, task_method
 from airflow_provider_smartlyq.exceptions import (
     SmartlyQBatchError,
     SmartlyQError,
@@ -26,13 +26,12 @@ from airflow_provider_smartlyq.links import SmartlyQReconnectLink, push_link
 from airflow_provider_smartlyq.operators._selection import (
     SELECTION_TEMPLATE_FIELDS,
     AccountSelectionMixin,
-    as_bool,
     is_templated,
     select_accounts,
-    write_idempotency_key,
 )
 from airflow_provider_smartlyq.selector import account_id_of
 from airflow_provider_smartlyq.validation import validate_account_id
+from airflow_provider_smartlyq.values import parse_bool
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -78,7 +77,7 @@ def needs_reconnect(health_row: Mapping[str, Any]) -> bool:
     return unhealthy_reason(health_row, min_validity_days=0, allow_paused=True) is not None
 
 
-class _SmartlyQAccountsOperator(AccountSelectionMixin, BaseOperator):
+class _SmartlyQAccountsOperator(AccountSelectionMixin, SmartlyQTaskMixin, BaseOperator):
     """Shared constructor of the operators that select several accounts."""
 
     template_fields: Sequence[str] = SELECTION_TEMPLATE_FIELDS
@@ -97,11 +96,6 @@ class _SmartlyQAccountsOperator(AccountSelectionMixin, BaseOperator):
         self._init_selection(account_ids, platforms, account_name_pattern, all_accounts)
         self.smartlyq_conn_id = smartlyq_conn_id
 
-    def _hook(self) -> SmartlyQHook:
-        from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
-
-        return SmartlyQHook(self.smartlyq_conn_id)
-
 
 class _SetPausedOperator(_SmartlyQAccountsOperator):
     """Bring every selected account to one paused state (the subclasses fix which)."""
@@ -110,45 +104,45 @@ class _SetPausedOperator(_SmartlyQAccountsOperator):
     action: ClassVar[str]
     past_tense: ClassVar[str]
 
-    @fail_fast
+    @task_method
     def execute(self, context: Context) -> list[dict[str, Any]]:
         """Bring the selected accounts to the target state; fail at the end if any write failed."""
         selector = self.build_selector()  # bad input fails here, before any request
-        with self._hook() as hook:
-            accounts = select_accounts(hook, selector)
-            current = self._current_paused(hook, accounts)
-            results: list[dict[str, Any]] = []
-            failures: list[tuple[dict[str, Any], SmartlyQError]] = []
-            for account in accounts:
-                account_id = account_id_of(account)
-                if account_id is None:  # the selector already refused id-less rows; keep mypy honest
-                    continue
-                entry = {
-                    "id": account_id,
-                    "platform": account.get("platform"),
-                    "account_name": _name_of(account),
-                    "paused": current.get(account_id),
-                    "changed": False,
-                }
-                if current.get(account_id) is self.target_paused:
-                    self.log.info(
-                        "Account %s (%s) is already %s; skipping",
-                        account_id,
-                        entry["account_name"],
-                        self.past_tense,
-                    )
-                    results.append(entry)
-                    continue
-                key = write_idempotency_key(context, self.action, account_id)
-                try:
-                    answer = self._write(hook, account_id, key)
-                except SmartlyQError as exc:  # go on with the others, report at the end
-                    self.log.error("Could not %s account %s: %s", self.action, account_id, exc)
-                    failures.append((entry, exc))
-                    continue
-                entry.update(paused=bool(answer.get("paused", self.target_paused)), changed=True)
-                self.log.info("Account %s (%s) %s", account_id, entry["account_name"], self.past_tense)
+        hook = self.hook
+        accounts = select_accounts(hook, selector)
+        current = self._current_paused(hook, accounts)
+        results: list[dict[str, Any]] = []
+        failures: list[tuple[dict[str, Any], SmartlyQError]] = []
+        for account in accounts:
+            account_id = account_id_of(account)
+            if account_id is None:  # the selector already refused id-less rows; keep mypy honest
+                continue
+            entry = {
+                "id": account_id,
+                "platform": account.get("platform"),
+                "account_name": _name_of(account),
+                "paused": current.get(account_id),
+                "changed": False,
+            }
+            if current.get(account_id) is self.target_paused:
+                self.log.info(
+                    "Account %s (%s) is already %s; skipping",
+                    account_id,
+                    entry["account_name"],
+                    self.past_tense,
+                )
                 results.append(entry)
+                continue
+            key = task_idempotency_key(context, self.action, account_id)
+            try:
+                answer = self._write(hook, account_id, key)
+            except SmartlyQError as exc:  # go on with the others, report at the end
+                self.log.error("Could not %s account %s: %s", self.action, account_id, exc)
+                failures.append((entry, exc))
+                continue
+            entry.update(paused=bool(answer.get("paused", self.target_paused)), changed=True)
+            self.log.info("Account %s (%s) %s", account_id, entry["account_name"], self.past_tense)
+            results.append(entry)
         changed = sum(1 for entry in results if entry["changed"])
         self.log.info(
             "%s %d of %d selected accounts (%s); %d already %s",
@@ -269,25 +263,25 @@ class SmartlyQListAccountsOperator(_SmartlyQAccountsOperator):
         super().__init__(**kwargs)
         self.include_health = include_health
         if not is_templated(include_health):
-            as_bool(include_health, "include_health")
+            parse_bool(include_health, "include_health", default=False)
 
-    @fail_fast
+    @task_method
     def execute(self, context: Context) -> list[dict[str, Any]]:
         """Return the selected accounts, with one bulk health call merged in when asked."""
         selector = self.build_selector()
-        include_health = as_bool(self.include_health, "include_health")
-        with self._hook() as hook:
-            accounts = select_accounts(hook, selector)
-            if include_health:
-                rows = _health_by_id(hook.get_accounts_health())
-                for account in accounts:
-                    row = rows.get(account_id_of(account) or 0)
-                    # Nested, so health fields never overwrite the list's own (name, paused...).
-                    account["health"] = (
-                        {k: v for k, v in row.items() if k not in ("id", "platform", "account_name")}
-                        if row is not None
-                        else None
-                    )
+        include_health = parse_bool(self.include_health, "include_health", default=False)
+        hook = self.hook
+        accounts = select_accounts(hook, selector)
+        if include_health:
+            rows = _health_by_id(hook.get_accounts_health())
+            for account in accounts:
+                row = rows.get(account_id_of(account) or 0)
+                # Nested, so health fields never overwrite the list's own (name, paused...).
+                account["health"] = (
+                    {k: v for k, v in row.items() if k not in ("id", "platform", "account_name")}
+                    if row is not None
+                    else None
+                )
         self.log.info("Selected %d accounts (%s)", len(accounts), selector.describe())
         return accounts
 
@@ -319,25 +313,25 @@ class SmartlyQReconnectUrlOperator(_SmartlyQAccountsOperator):
         super().__init__(**kwargs)
         self.unhealthy_only = unhealthy_only
         if not is_templated(unhealthy_only):
-            as_bool(unhealthy_only, "unhealthy_only")
+            parse_bool(unhealthy_only, "unhealthy_only", default=True)
 
-    @fail_fast
+    @task_method
     def execute(self, context: Context) -> dict[str, str]:
         """Return ``{account id: reconnect URL}``; push the first URL for the extra link."""
         selector = self.build_selector()
-        unhealthy_only = as_bool(self.unhealthy_only, "unhealthy_only")
+        unhealthy_only = parse_bool(self.unhealthy_only, "unhealthy_only", default=True)
         urls: dict[str, str] = {}
-        with self._hook() as hook:
-            accounts = select_accounts(hook, selector)
-            targets = [i for i in (account_id_of(a) for a in accounts) if i is not None]
-            if unhealthy_only:
-                rows = _health_by_id(hook.get_accounts_health())
-                missing = [i for i in targets if i not in rows]
-                if missing:
-                    self.log.warning("No health reported for accounts %s; skipping them", missing)
-                targets = [i for i in targets if i in rows and needs_reconnect(rows[i])]
-            for account_id in targets:
-                urls[str(account_id)] = hook.get_reconnect_url(account_id)
+        hook = self.hook
+        accounts = select_accounts(hook, selector)
+        targets = [i for i in (account_id_of(a) for a in accounts) if i is not None]
+        if unhealthy_only:
+            rows = _health_by_id(hook.get_accounts_health())
+            missing = [i for i in targets if i not in rows]
+            if missing:
+                self.log.warning("No health reported for accounts %s; skipping them", missing)
+            targets = [i for i in targets if i in rows and needs_reconnect(rows[i])]
+        for account_id in targets:
+            urls[str(account_id)] = hook.get_reconnect_url(account_id)
         if urls:
             self.log.info("Reconnect links for accounts %s", ", ".join(urls))
             ti = context.get("ti")
@@ -348,7 +342,7 @@ class SmartlyQReconnectUrlOperator(_SmartlyQAccountsOperator):
         return urls
 
 
-class SmartlyQDisconnectAccountOperator(BaseOperator):
+class SmartlyQDisconnectAccountOperator(SmartlyQTaskMixin, BaseOperator):
     """
     Disconnect one account for good, after checking its name.
 
@@ -384,11 +378,9 @@ class SmartlyQDisconnectAccountOperator(BaseOperator):
         if not is_templated(confirm_account_name):
             _confirmation(confirm_account_name)
 
-    @fail_fast
+    @task_method
     def execute(self, context: Context) -> dict[str, Any]:
         """Disconnect the account if its name matches; treat an account already gone as success."""
-        from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
-
         account_id = validate_account_id(self.account_id)
         confirm = _confirmation(self.confirm_account_name)
         gone = {
@@ -398,28 +390,26 @@ class SmartlyQDisconnectAccountOperator(BaseOperator):
             "disconnected": False,
             "already_gone": True,
         }
-        with SmartlyQHook(self.smartlyq_conn_id) as hook:
-            account = next((a for a in hook.list_accounts() if account_id_of(a) == account_id), None)
-            if account is None:
-                self.log.warning(
-                    "Account %s is not connected (already disconnected?); nothing to do", account_id
-                )
-                return gone
-            name = (_name_of(account) or "").strip()
-            if name != confirm:
-                raise SmartlyQValidationError.local(
-                    f"refusing to disconnect account {account_id}: its name is {name!r}, "
-                    f"confirm_account_name is {confirm!r} (names must match exactly, case included)"
-                )
-            try:
-                hook.disconnect_account(
-                    account_id, idempotency_key=write_idempotency_key(context, "disconnect", account_id)
-                )
-            except SmartlyQNotFoundError as exc:
-                if isinstance(exc, SmartlyQNotEnabledError):
-                    raise
-                self.log.warning("Account %s was already gone when deleting it: %s", account_id, exc)
-                return {**gone, "platform": account.get("platform"), "account_name": name}
+        hook = self.hook
+        account = next((a for a in hook.list_accounts() if account_id_of(a) == account_id), None)
+        if account is None:
+            self.log.warning("Account %s is not connected (already disconnected?); nothing to do", account_id)
+            return gone
+        name = (_name_of(account) or "").strip()
+        if name != confirm:
+            raise SmartlyQValidationError.local(
+                f"refusing to disconnect account {account_id}: its name is {name!r}, "
+                f"confirm_account_name is {confirm!r} (names must match exactly, case included)"
+            )
+        try:
+            hook.disconnect_account(
+                account_id, idempotency_key=task_idempotency_key(context, "disconnect", account_id)
+            )
+        except SmartlyQNotFoundError as exc:
+            if isinstance(exc, SmartlyQNotEnabledError):
+                raise
+            self.log.warning("Account %s was already gone when deleting it: %s", account_id, exc)
+            return {**gone, "platform": account.get("platform"), "account_name": name}
         self.log.info("Disconnected account %s (%s, %s)", account_id, name, account.get("platform"))
         return {
             "id": account_id,

@@ -8,25 +8,24 @@ libraries) are imported inside the methods that use them, so DAG files parse fas
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_smartlyq._compat import conf
-from airflow_provider_smartlyq._fail_fast import fail_fast
-from airflow_provider_smartlyq._waiting import (
-    PollPacer,
-    short_token,
-    validate_poll_interval,
-    validate_timeout,
+from airflow_provider_smartlyq._task import (
+    SmartlyQTaskMixin,
+    check_then_defer_or_poll,
+    defer_until_connected,
+    task_idempotency_key,
+    task_method,
 )
+from airflow_provider_smartlyq._waiting import short_token, validate_poll_interval, validate_timeout
 from airflow_provider_smartlyq.connect_status import (
     RERUN_CREATE,
     account_from_event,
     check_connect_link,
-    defer_until_connected,
     normalize_account,
 )
 from airflow_provider_smartlyq.exceptions import SmartlyQError
@@ -35,16 +34,14 @@ from airflow_provider_smartlyq.operators._selection import is_templated
 from airflow_provider_smartlyq.validation import normalize_platform, validate_return_url
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
     from airflow.sdk import Context
-
-    from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
 
 __all__ = ["SmartlyQConnectAccountOperator"]
 
 
-class SmartlyQConnectAccountOperator(BaseOperator):
+class SmartlyQConnectAccountOperator(SmartlyQTaskMixin, BaseOperator):
     """
     Create a single-use connect link and (by default) wait until the user approves it.
 
@@ -104,34 +101,16 @@ class SmartlyQConnectAccountOperator(BaseOperator):
         self.timeout = validate_timeout(timeout)
         self.smartlyq_conn_id = smartlyq_conn_id
 
-    def _hook(self) -> SmartlyQHook:
-        from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
-
-        return SmartlyQHook(self.smartlyq_conn_id)
-
-    @staticmethod
-    def idempotency_key(context: Mapping[str, Any]) -> str | None:
-        """
-        Return the ``X-Idempotency-Key`` of this try's create-link request.
-
-        The key includes the try number on purpose: a retried or cleared task must create a NEW
-        link (the old one may have expired or been used already), while the hook's own HTTP
-        retries inside one try reuse the key, so a lost 201 never creates two links.
-        """
-        ti = context.get("ti")
-        if ti is None:
-            return None
-        names = ("dag_id", "run_id", "task_id", "map_index", "try_number")
-        where = "|".join(str(getattr(ti, name, "")) for name in names)
-        return "af:connect:" + hashlib.sha256(where.encode()).hexdigest()[:48]
-
-    @fail_fast
+    @task_method
     def execute(self, context: Context) -> dict[str, Any]:
         """Create the link, push it to XCom, and wait for the user when asked to."""
         platform = normalize_platform(self.platform)
         return_url = validate_return_url(self.return_url or None)  # a template may render ""
-        hook = self._hook()
-        link = hook.create_connect_link(platform, return_url, idempotency_key=self.idempotency_key(context))
+        # The key varies per try on purpose: a retried or cleared task must create a NEW link
+        # (the old one may have expired or been used already), while the hook's own HTTP
+        # retries inside one try reuse the key, so a lost 201 never creates two links.
+        key = task_idempotency_key(context, "connect")
+        link = self.hook.create_connect_link(platform, return_url, idempotency_key=key)
         if not link.get("connect_url"):
             if isinstance(link.get("account"), dict):
                 account = normalize_account(link["account"])
@@ -170,34 +149,22 @@ class SmartlyQConnectAccountOperator(BaseOperator):
                 "set wait_for_completion=False and follow up with SmartlyQConnectCompletedSensor"
             )
         end_time = time.time() + self.timeout
-        pacer = PollPacer(self.poll_interval)
-        event = check_connect_link(hook, state_token, self.log, pacer)
-        if event is not None:
-            return self.execute_complete(context, event)
-        if self.deferrable:
-            defer_until_connected(
+        event = check_then_defer_or_poll(
+            lambda pacer: check_connect_link(self.hook, state_token, self.log, pacer),
+            deferrable=self.deferrable,
+            defer=lambda: defer_until_connected(
                 self,
                 state_token,
                 smartlyq_conn_id=self.smartlyq_conn_id,
                 poll_interval=self.poll_interval,
                 end_time=end_time,
-                timeout=self.timeout,
-            )
-        return self.execute_complete(context, self._wait_in_worker(hook, state_token, end_time, pacer))
+            ),
+            poll_interval=self.poll_interval,
+            end_time=end_time,
+        )
+        return self.execute_complete(context, event)
 
-    def _wait_in_worker(
-        self, hook: SmartlyQHook, state_token: str, end_time: float, pacer: PollPacer
-    ) -> dict[str, Any]:
-        """Poll from the worker until a terminal event or the deadline (non-deferrable mode)."""
-        while True:
-            if end_time - time.time() <= 0:
-                return {"status": "timeout"}
-            pacer.sleep(end_time)  # jittered; after a 429 at least its Retry-After; never past the deadline
-            event = check_connect_link(hook, state_token, self.log, pacer)
-            if event is not None:
-                return event
-
-    @fail_fast
+    @task_method
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Return the connected account, or fail saying what to do next."""
         account = account_from_event(event, rerun_hint=RERUN_CREATE)

@@ -8,18 +8,21 @@ them, so DAG files parse fast.
 
 from __future__ import annotations
 
-import ast
-import contextlib
-import hashlib
-import json
 import time
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_smartlyq._compat import conf
-from airflow_provider_smartlyq._fail_fast import fail_fast
-from airflow_provider_smartlyq._waiting import PollPacer, validate_poll_interval, validate_timeout
+from airflow_provider_smartlyq._task import (
+    SmartlyQTaskMixin,
+    check_then_defer_or_poll,
+    defer_until_final,
+    idempotency_key,
+    task_idempotency_key,
+    task_method,
+)
+from airflow_provider_smartlyq._waiting import validate_poll_interval, validate_timeout
 from airflow_provider_smartlyq.exceptions import (
     SmartlyQIdempotencyConflictError,
     SmartlyQInsufficientBalanceError,
@@ -29,8 +32,6 @@ from airflow_provider_smartlyq.links import SmartlyQPostLink
 from airflow_provider_smartlyq.operators._selection import (
     SELECTION_TEMPLATE_FIELDS,
     AccountSelectionMixin,
-    _python_list,
-    as_bool,
     is_templated,
     select_accounts,
 )
@@ -38,11 +39,11 @@ from airflow_provider_smartlyq.post_status import (
     FAILED,
     PARTIAL,
     check_post,
-    defer_until_final,
     push_post_xcoms,
     result_from_event,
 )
 from airflow_provider_smartlyq.validation import normalize_platforms, validate_idempotency_key
+from airflow_provider_smartlyq.values import parse_bool, parse_list, parse_mapping
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -69,25 +70,7 @@ def post_idempotency_key(dag_id: str, run_id: str, task_id: str, map_index: int 
     the post it created the first time instead of publishing again. 56 characters of
     ``[A-Za-z0-9:]``.
     """
-    where = f"{dag_id}|{run_id}|{task_id}|{map_index}"
-    return "af:post:" + hashlib.sha256(where.encode()).hexdigest()[:48]
-
-
-def _task_instance_key(context: Mapping[str, Any]) -> str | None:
-    """Return :func:`post_idempotency_key` of the running task instance (``None`` outside a task run)."""
-    ti = context.get("ti")
-    if ti is None:
-        return None  # the hook then generates a key per call
-    return post_idempotency_key(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))
-
-
-def _retry_key(context: Mapping[str, Any]) -> str | None:
-    """Return the key of this try's ``/retry`` request: one re-publication per try, even if resent."""
-    base = _task_instance_key(context)
-    if base is None:
-        return None
-    try_number = getattr(context["ti"], "try_number", "")
-    return "af:retry:" + hashlib.sha256(f"{base}|{try_number}".encode()).hexdigest()[:48]
+    return idempotency_key("post", dag_id, run_id, task_id, map_index)
 
 
 def platforms_and_ids(accounts: Iterable[Mapping[str, Any]]) -> tuple[list[int], list[str]]:
@@ -95,19 +78,6 @@ def platforms_and_ids(accounts: Iterable[Mapping[str, Any]]) -> tuple[list[int],
     ordered = sorted(accounts, key=lambda a: int(a["id"]))
     ids = [int(a["id"]) for a in ordered]
     return ids, normalize_platforms([str(a.get("platform")) for a in ordered]) or []
-
-
-def _rendered_dict(value: Any) -> Any:
-    """Turn a rendered Python dict repr (``"{'facebook': {...}}"``: Jinja's text of a dict) into a dict."""
-    if isinstance(value, str) and value.strip().startswith("{"):
-        text = value.strip()
-        with contextlib.suppress(ValueError):
-            return json.loads(text)
-        with contextlib.suppress(ValueError, SyntaxError):
-            parsed = ast.literal_eval(text)
-            if isinstance(parsed, dict):
-                return parsed
-    return value  # anything else is checked (and refused) by the hook
 
 
 def check_literal_content(content: object) -> None:
@@ -120,7 +90,7 @@ def check_literal_content(content: object) -> None:
         raise SmartlyQValidationError.local("content must be non-empty text")
 
 
-class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
+class SmartlyQPublishPostOperator(AccountSelectionMixin, SmartlyQTaskMixin, BaseOperator):
     """
     Publish (or schedule) one post to the selected accounts, exactly once per task instance.
 
@@ -250,62 +220,71 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
         self.retry_failed_platforms = retry_failed_platforms
         self.smartlyq_conn_id = smartlyq_conn_id
 
-    def _hook(self) -> SmartlyQHook:
-        from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
-
-        return SmartlyQHook(self.smartlyq_conn_id)
-
     def _scheduled(self) -> bool:
         return bool(self.scheduled_time) or self.queue_id not in (None, "")
 
-    @fail_fast
+    @task_method
     def execute(self, context: Context) -> dict[str, Any]:
         """Create (or replay) the post, then wait for it to publish when asked to."""
         selector = self.build_selector()  # bad input fails here, before any request
-        key = self.idempotency_key or _task_instance_key(context)
-        with self._hook() as hook:
-            account_ids, platforms = platforms_and_ids(select_accounts(hook, selector))
-            if self.validate_first:
-                self._validate(hook, platforms)
-            post = self._create(hook, account_ids, platforms, key)
-            post_id = int(post["id"])
-            context["ti"].xcom_push(key="post_id", value=post_id)
-            if post.get("idempotent_replay"):
-                self.log.info(
-                    "SmartlyQ replayed post %s: this task instance created it on an earlier try "
-                    "(idempotency key %s), so nothing was published again",
-                    post_id,
-                    key,
-                )
-            else:
-                self.log.info(
-                    "Created post %s for %d account(s) on %s", post_id, len(account_ids), ", ".join(platforms)
-                )
-            if self._scheduled() or not self.wait_for_completion:
-                return self._accepted(post)
-            end_time = time.time() + self.timeout
-            pacer = PollPacer(self.poll_interval)
-            event, _ = check_post(hook, post_id, self.log, pacer)
-            if event is not None and post.get("idempotent_replay"):
+        # One key for every try and clear of this task instance: a retry replays the post.
+        key = self.idempotency_key or task_idempotency_key(context, "post", per_try=False)
+        hook = self.hook
+        account_ids, platforms = platforms_and_ids(select_accounts(hook, selector))
+        if self.validate_first:
+            self._validate(hook, platforms)
+        post = self._create(hook, account_ids, platforms, key)
+        post_id = int(post["id"])
+        context["ti"].xcom_push(key="post_id", value=post_id)
+        replay = bool(post.get("idempotent_replay"))
+        if replay:
+            self.log.info(
+                "SmartlyQ replayed post %s: this task instance created it on an earlier try "
+                "(idempotency key %s), so nothing was published again",
+                post_id,
+                key,
+            )
+        else:
+            self.log.info(
+                "Created post %s for %d account(s) on %s", post_id, len(account_ids), ", ".join(platforms)
+            )
+        if self._scheduled() or not self.wait_for_completion:
+            return self._accepted(post)
+        end_time = time.time() + self.timeout
+        last_status: str | None = None
+
+        def check(pacer: Any) -> dict[str, Any] | None:
+            nonlocal last_status, replay
+            event, status = check_post(hook, post_id, self.log, pacer)
+            if status is not None and status != last_status:
+                self.log.info("Post %s is %s", post_id, status)
+                last_status = status
+            if event is not None and replay:  # a replayed post's first answer is an earlier try's outcome
                 event = self._retry_failed(hook, context, post_id, event)
-            if event is not None:
-                return self.execute_complete(context, event)
-            if self.deferrable:
-                defer_until_final(
-                    self,
-                    post_id,
-                    smartlyq_conn_id=self.smartlyq_conn_id,
-                    poll_interval=self.poll_interval,
-                    end_time=end_time,
-                    timeout=self.timeout,
-                )
-            return self.execute_complete(context, self._wait_in_worker(hook, post_id, end_time, pacer))
+            replay = False
+            return event
+
+        event = check_then_defer_or_poll(
+            check,
+            deferrable=self.deferrable,
+            defer=lambda: defer_until_final(
+                self,
+                post_id,
+                smartlyq_conn_id=self.smartlyq_conn_id,
+                poll_interval=self.poll_interval,
+                end_time=end_time,
+            ),
+            poll_interval=self.poll_interval,
+            end_time=end_time,
+            timeout_event=lambda: {"status": "timeout", "post_id": post_id, "last_status": last_status},
+        )
+        return self.execute_complete(context, event)
 
     def _validate(self, hook: SmartlyQHook, platforms: list[str]) -> None:
         """Dry-run the post (free); fail now, listing the problems, when SmartlyQ would refuse it."""
         from airflow_provider_smartlyq.operators.validate_post import judge_report
 
-        report = hook.validate_post(self.content, platforms, _python_list(self.media_urls) or None)
+        report = hook.validate_post(self.content, platforms, parse_list(self.media_urls, split=False) or None)
         judge_report(report, platforms, self.log)
 
     def _create(
@@ -317,10 +296,10 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
                 account_ids,
                 platforms=platforms,
                 # A list param renders as its repr ("['https://...']"): read it back as a list.
-                media_urls=_python_list(self.media_urls) or None,
+                media_urls=parse_list(self.media_urls, split=False) or None,
                 link=self.link or None,
-                platform_options=_rendered_dict(self.platform_options) or None,
-                allow_duplicates=as_bool(self.allow_duplicates, "allow_duplicates"),
+                platform_options=parse_mapping(self.platform_options) or None,
+                allow_duplicates=parse_bool(self.allow_duplicates, "allow_duplicates", default=False),
                 scheduled_time=self.scheduled_time or None,
                 timezone=self.timezone or None,
                 queue_id=self.queue_id if self.queue_id not in (None, "") else None,
@@ -374,28 +353,13 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, BaseOperator):
         self.log.warning(
             "Post %s had failed on %s; asking SmartlyQ to retry those platforms", post_id, ", ".join(failed)
         )
-        answer = hook.retry_post(post_id, failed, idempotency_key=_retry_key(context))
+        # One re-publication per try, even if the request is sent again.
+        answer = hook.retry_post(post_id, failed, idempotency_key=task_idempotency_key(context, "retry"))
         self.log.info("Retry of post %s: %s", post_id, answer.get("final_status"))
         new_event, _ = check_post(hook, post_id, self.log)
         return new_event
 
-    def _wait_in_worker(
-        self, hook: SmartlyQHook, post_id: int, end_time: float, pacer: PollPacer
-    ) -> dict[str, Any]:
-        """Poll from the worker until the post is final or the deadline passes (non-deferrable mode)."""
-        last_status = None
-        while True:
-            if end_time - time.time() <= 0:
-                return {"status": "timeout", "post_id": post_id, "last_status": last_status}
-            pacer.sleep(end_time)  # jittered; after a 429 at least its Retry-After; never past the deadline
-            event, status = check_post(hook, post_id, self.log, pacer)
-            if status is not None and status != last_status:
-                self.log.info("Post %s is %s", post_id, status)
-                last_status = status
-            if event is not None:
-                return event
-
-    @fail_fast
+    @task_method
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Push the post's URLs; return the result, or fail with each platform's error."""
         push_post_xcoms(self, context["ti"], event)

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_smartlyq._compat import AirflowFailException
-from airflow_provider_smartlyq._fail_fast import fail_fast
+from airflow_provider_smartlyq._task import SmartlyQTaskMixin, task_method
 from airflow_provider_smartlyq.operators._selection import (
     SELECTION_TEMPLATE_FIELDS,
     AccountSelectionMixin,
-    _python_list,
     select_accounts,
 )
 from airflow_provider_smartlyq.operators.posts import check_literal_content, platforms_and_ids
+from airflow_provider_smartlyq.values import parse_list
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -69,7 +69,7 @@ def judge_report(report: Mapping[str, Any], platforms: list[str], log: Any) -> d
     )
 
 
-class SmartlyQValidatePostOperator(AccountSelectionMixin, BaseOperator):
+class SmartlyQValidatePostOperator(AccountSelectionMixin, SmartlyQTaskMixin, BaseOperator):
     """
     Dry-run a post for the selected accounts' platforms (free): fail with each platform's problems.
 
@@ -111,14 +111,12 @@ class SmartlyQValidatePostOperator(AccountSelectionMixin, BaseOperator):
         self.media_urls = media_urls
         self.smartlyq_conn_id = smartlyq_conn_id
 
-    @fail_fast
+    @task_method
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate for the selected accounts' platforms; fail listing the problems."""
-        from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
-
         selector = self.build_selector()
-        with SmartlyQHook(self.smartlyq_conn_id) as hook:
-            _, platforms = platforms_and_ids(select_accounts(hook, selector))
-            # A list param renders as its repr ("['https://...']"): read it back as a list.
-            report = hook.validate_post(self.content, platforms, _python_list(self.media_urls) or None)
+        _, platforms = platforms_and_ids(select_accounts(self.hook, selector))
+        # A list param renders as its repr ("['https://...']"): read it back as a list.
+        media_urls = parse_list(self.media_urls, split=False) or None
+        report = self.hook.validate_post(self.content, platforms, media_urls)
         return judge_report(report, platforms, self.log)

@@ -7,20 +7,19 @@ Import :class:`SmartlyQConnectCompletedSensor` from :mod:`airflow_provider_smart
 from __future__ import annotations
 
 import time
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_smartlyq._compat import AirflowSensorTimeout, conf
-from airflow_provider_smartlyq._fail_fast import fail_fast
-from airflow_provider_smartlyq._waiting import PacedPokes, short_token
-from airflow_provider_smartlyq.connect_status import (
-    RERUN_UPSTREAM,
-    account_from_event,
-    check_connect_link,
+from airflow_provider_smartlyq._task import (
+    SmartlyQTaskMixin,
+    check_then_defer_or_poll,
     defer_until_connected,
+    task_method,
 )
+from airflow_provider_smartlyq._waiting import PacedPokes, short_token
+from airflow_provider_smartlyq.connect_status import RERUN_UPSTREAM, account_from_event, check_connect_link
 from airflow_provider_smartlyq.operators._selection import is_templated
 from airflow_provider_smartlyq.validation import validate_state_token
 
@@ -29,12 +28,10 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
-    from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
-
 __all__ = ["SmartlyQConnectCompletedSensor"]
 
 
-class SmartlyQConnectCompletedSensor(PacedPokes, BaseSensorOperator):
+class SmartlyQConnectCompletedSensor(PacedPokes, SmartlyQTaskMixin, BaseSensorOperator):
     """
     Wait until a connect link is approved; return the connected account.
 
@@ -72,14 +69,7 @@ class SmartlyQConnectCompletedSensor(PacedPokes, BaseSensorOperator):
         self.smartlyq_conn_id = smartlyq_conn_id
         self.deferrable = deferrable
 
-    @cached_property
-    def hook(self) -> SmartlyQHook:
-        """Return the hook (imported here so that DAG files parse without HTTP libraries)."""
-        from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
-
-        return SmartlyQHook(self.smartlyq_conn_id)
-
-    @fail_fast
+    @task_method
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """Check the link once: done with the account, not yet, or fail (expired)."""
         event = check_connect_link(self.hook, validate_state_token(self.state_token), self.log, self.pacer)
@@ -87,28 +77,35 @@ class SmartlyQConnectCompletedSensor(PacedPokes, BaseSensorOperator):
             return False
         return PokeReturnValue(is_done=True, xcom_value=self.execute_complete(context, event))
 
-    @fail_fast
+    @task_method
     def execute(self, context: Context) -> Any:
         """Check once; then defer (deferrable) or poke/reschedule as configured."""
         if not self.deferrable:
             return super().execute(context)
         state_token = validate_state_token(self.state_token)
         end_time = time.time() + self.timeout
-        event = check_connect_link(self.hook, state_token, self.log)
-        if event is not None:
-            # Through resume_execution, as a trigger's event would be: soft_fail/never_fail apply.
-            return self.resume_execution("execute_complete", {"event": event}, context)
-        self.log.info("Deferring until connect link %s is approved", short_token(state_token))
-        defer_until_connected(
-            self,
-            state_token,
-            smartlyq_conn_id=self.smartlyq_conn_id,
+
+        def defer() -> NoReturn:
+            self.log.info("Deferring until connect link %s is approved", short_token(state_token))
+            defer_until_connected(
+                self,
+                state_token,
+                smartlyq_conn_id=self.smartlyq_conn_id,
+                poll_interval=self.poke_interval,
+                end_time=end_time,
+            )
+
+        event = check_then_defer_or_poll(
+            lambda pacer: check_connect_link(self.hook, state_token, self.log),
+            deferrable=True,
+            defer=defer,
             poll_interval=self.poke_interval,
             end_time=end_time,
-            timeout=self.timeout,
         )
+        # Through resume_execution, as a trigger's event would be: soft_fail/never_fail apply.
+        return self.resume_execution("execute_complete", {"event": event}, context)
 
-    @fail_fast
+    @task_method
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Return the connected account, or fail the way poke mode would."""
         if event.get("status") == "timeout":

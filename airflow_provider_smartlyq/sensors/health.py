@@ -7,14 +7,14 @@ Import :class:`SmartlyQHealthSensor` from :mod:`airflow_provider_smartlyq.sensor
 from __future__ import annotations
 
 import time
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_smartlyq._compat import AirflowFailException, AirflowSensorTimeout, conf
-from airflow_provider_smartlyq._fail_fast import fail_fast
-from airflow_provider_smartlyq._waiting import PacedPokes, deferral_timeout, is_transient
+from airflow_provider_smartlyq._task import SmartlyQTaskMixin, check_then_defer_or_poll, task_method
+from airflow_provider_smartlyq._waiting import PacedPokes, deferral_timeout
+from airflow_provider_smartlyq.classify import is_transient
 from airflow_provider_smartlyq.exceptions import SmartlyQError, SmartlyQWaitError
 from airflow_provider_smartlyq.health import (
     HealthReport,
@@ -32,15 +32,13 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
-    from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
-
 __all__ = ["SmartlyQHealthSensor"]
 
 #: XCom key of the unhealthy rows ``[{id, platform, account_name, reason, reconnect_url}]``.
 UNHEALTHY_XCOM_KEY = "unhealthy_accounts"
 
 
-class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, BaseSensorOperator):
+class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, SmartlyQTaskMixin, BaseSensorOperator):
     """
     Wait until every selected account is healthy; return their health items.
 
@@ -118,13 +116,6 @@ class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, BaseSensorOperator
 
         return XComArg(self, key=UNHEALTHY_XCOM_KEY)
 
-    @cached_property
-    def hook(self) -> SmartlyQHook:
-        """Return the hook (imported here so that DAG files parse without HTTP libraries)."""
-        from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
-
-        return SmartlyQHook(self.smartlyq_conn_id)
-
     # -- one check -----------------------------------------------------------------------------
 
     def check(self) -> HealthReport | None:
@@ -150,7 +141,7 @@ class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, BaseSensorOperator
             answer, selector, min_validity_days=self.min_validity_days, allow_paused=self.allow_paused
         )
 
-    @fail_fast
+    @task_method
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """Check once: done with the healthy accounts, not yet, or fail (``fail_on_unhealthy``)."""
         report = self.check()
@@ -162,19 +153,33 @@ class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, BaseSensorOperator
         self.report_unhealthy(context, report.unhealthy)
         return False
 
-    @fail_fast
+    @task_method
     def execute(self, context: Context) -> Any:
         """Check once; then defer (deferrable) or poke/reschedule as configured."""
         if not self.deferrable:
             return super().execute(context)
         end_time = time.time() + self.timeout
-        report = self.check()
-        if report is not None:
+
+        def check(pacer: Any) -> dict[str, Any] | None:
+            report = self.check()
+            if report is None:
+                return None
             event = event_for_report(report, fail_on_unhealthy=self.fail_on_unhealthy)
-            if event is not None:
-                # Through resume_execution, as a trigger's event would be: soft_fail/never_fail apply.
-                return self.resume_execution("execute_complete", {"event": event}, context)
-            self.report_unhealthy(context, report.unhealthy)
+            if event is None:
+                self.report_unhealthy(context, report.unhealthy)
+            return event
+
+        event = check_then_defer_or_poll(
+            check,
+            deferrable=True,
+            defer=lambda: self._defer(end_time),
+            poll_interval=self.poke_interval,
+            end_time=end_time,
+        )
+        # Through resume_execution, as a trigger's event would be: soft_fail/never_fail apply.
+        return self.resume_execution("execute_complete", {"event": event}, context)
+
+    def _defer(self, end_time: float) -> NoReturn:
         from airflow_provider_smartlyq.triggers.health import AccountHealthTrigger
 
         self.defer(
@@ -188,10 +193,10 @@ class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, BaseSensorOperator
                 end_time=end_time,
             ),
             method_name="execute_complete",
-            timeout=deferral_timeout(self.timeout),
+            timeout=deferral_timeout(max(0.0, end_time - time.time())),
         )
 
-    @fail_fast
+    @task_method
     def execute_complete(self, context: Context, event: dict[str, Any]) -> list[dict[str, Any]]:
         """
         Finish from a final event (the trigger's, or one built in the worker).

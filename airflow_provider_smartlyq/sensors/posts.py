@@ -7,22 +7,21 @@ Import :class:`SmartlyQPostStatusSensor` from :mod:`airflow_provider_smartlyq.se
 from __future__ import annotations
 
 import time
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_smartlyq._compat import AirflowSensorTimeout, conf
-from airflow_provider_smartlyq._fail_fast import fail_fast
+from airflow_provider_smartlyq._task import (
+    SmartlyQTaskMixin,
+    check_then_defer_or_poll,
+    defer_until_final,
+    task_method,
+)
 from airflow_provider_smartlyq._waiting import PacedPokes
 from airflow_provider_smartlyq.links import SmartlyQPostLink
 from airflow_provider_smartlyq.operators._selection import is_templated
-from airflow_provider_smartlyq.post_status import (
-    check_post,
-    defer_until_final,
-    push_post_xcoms,
-    result_from_event,
-)
+from airflow_provider_smartlyq.post_status import check_post, push_post_xcoms, result_from_event
 from airflow_provider_smartlyq.validation import validate_account_id
 
 if TYPE_CHECKING:
@@ -30,12 +29,10 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
-    from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
-
 __all__ = ["SmartlyQPostStatusSensor"]
 
 
-class SmartlyQPostStatusSensor(PacedPokes, BaseSensorOperator):
+class SmartlyQPostStatusSensor(PacedPokes, SmartlyQTaskMixin, BaseSensorOperator):
     """
     Wait until a post is published, partially published or failed; return the outcome.
 
@@ -80,14 +77,7 @@ class SmartlyQPostStatusSensor(PacedPokes, BaseSensorOperator):
         self.deferrable = deferrable
         self.smartlyq_conn_id = smartlyq_conn_id
 
-    @cached_property
-    def hook(self) -> SmartlyQHook:
-        """Return the hook (imported here so that DAG files parse without HTTP libraries)."""
-        from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
-
-        return SmartlyQHook(self.smartlyq_conn_id)
-
-    @fail_fast
+    @task_method
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """Check the post once: done with the outcome, not yet, or fail."""
         event, _ = check_post(
@@ -97,27 +87,30 @@ class SmartlyQPostStatusSensor(PacedPokes, BaseSensorOperator):
             return False
         return PokeReturnValue(is_done=True, xcom_value=self.execute_complete(context, event))
 
-    @fail_fast
+    @task_method
     def execute(self, context: Context) -> Any:
         """Check once; then defer (deferrable) or poke/reschedule as configured."""
         if not self.deferrable:
             return super().execute(context)
         post_id = validate_account_id(self.post_id, name="post_id")
         end_time = time.time() + self.timeout
-        event, _ = check_post(self.hook, post_id, self.log)
-        if event is not None:
-            # Through resume_execution, as a trigger's event would be: soft_fail/never_fail apply.
-            return self.resume_execution("execute_complete", {"event": event}, context)
-        defer_until_final(
-            self,
-            post_id,
-            smartlyq_conn_id=self.smartlyq_conn_id,
+        event = check_then_defer_or_poll(
+            lambda pacer: check_post(self.hook, post_id, self.log)[0],
+            deferrable=True,
+            defer=lambda: defer_until_final(
+                self,
+                post_id,
+                smartlyq_conn_id=self.smartlyq_conn_id,
+                poll_interval=self.poke_interval,
+                end_time=end_time,
+            ),
             poll_interval=self.poke_interval,
             end_time=end_time,
-            timeout=self.timeout,
         )
+        # Through resume_execution, as a trigger's event would be: soft_fail/never_fail apply.
+        return self.resume_execution("execute_complete", {"event": event}, context)
 
-    @fail_fast
+    @task_method
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Return the outcome, or fail the way poke mode would."""
         if event.get("status") == "timeout":

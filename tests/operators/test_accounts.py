@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 from log_support import BOTH_LOG_LEVELS
 
+from airflow_provider_smartlyq._task import task_idempotency_key
 from airflow_provider_smartlyq.exceptions import SmartlyQError, SmartlyQValidationError
-from airflow_provider_smartlyq.operators._selection import write_idempotency_key
 from airflow_provider_smartlyq.operators.smartlyq import (
     SmartlyQDisconnectAccountOperator,
     SmartlyQListAccountsOperator,
@@ -160,7 +160,7 @@ def test_resume_then_resume_again(emu):
 def test_writes_carry_deterministic_idempotency_keys(emu):
     SmartlyQPauseAccountsOperator(task_id="pause_brand", account_ids=[101]).execute(ti_context())
     (write,) = [w for w in emu.client.writes() if w["action"] == "account_paused"]
-    assert write["idempotency_key"] == write_idempotency_key(ti_context(), "pause", 101)
+    assert write["idempotency_key"] == task_idempotency_key(ti_context(), "pause", 101)
     # the same run resuming gets another key, so it is not answered from the pause's replay
     SmartlyQResumeAccountsOperator(task_id="pause_brand", account_ids=[101]).execute(ti_context())
     assert paused_ids(emu) == {105}

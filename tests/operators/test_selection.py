@@ -7,8 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from airflow_provider_smartlyq._task import task_idempotency_key
 from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
-from airflow_provider_smartlyq.operators._selection import build_selector, write_idempotency_key
+from airflow_provider_smartlyq.operators._selection import build_selector
 from airflow_provider_smartlyq.operators.smartlyq import SmartlyQListAccountsOperator
 
 
@@ -78,10 +79,10 @@ def _ti(**overrides):
 
 
 def test_idempotency_key_is_stable_within_a_try_and_valid():
-    first = write_idempotency_key(_ti(try_number=1), "pause", 101)
-    assert first == write_idempotency_key(_ti(try_number=1), "pause", 101)
+    first = task_idempotency_key(_ti(try_number=1), "pause", 101)
+    assert first == task_idempotency_key(_ti(try_number=1), "pause", 101)
     # A later try reads the state again and must really write (see test_accounts.py).
-    assert first != write_idempotency_key(_ti(try_number=2), "pause", 101)
+    assert first != task_idempotency_key(_ti(try_number=2), "pause", 101)
     assert first is not None
     assert re.fullmatch(r"[A-Za-z0-9._:-]{1,64}", first)
 
@@ -98,14 +99,14 @@ def test_idempotency_key_is_stable_within_a_try_and_valid():
     ],
 )
 def test_idempotency_key_differs_per_write(context, action, account):
-    assert write_idempotency_key(context, action, account) != write_idempotency_key(_ti(), "pause", 101)
+    assert task_idempotency_key(context, action, account) != task_idempotency_key(_ti(), "pause", 101)
 
 
 def test_idempotency_key_stays_valid_for_long_parts():
-    key = write_idempotency_key(_ti(dag_id="d" * 250, run_id="r" * 250), "pause" * 20, 10**30)
+    key = task_idempotency_key(_ti(dag_id="d" * 250, run_id="r" * 250), "pause" * 20, 10**30)
     assert key is not None
     assert re.fullmatch(r"[A-Za-z0-9._:-]{1,64}", key)
 
 
 def test_no_task_instance_lets_the_hook_pick_a_key():
-    assert write_idempotency_key({}, "pause", 101) is None
+    assert task_idempotency_key({}, "pause", 101) is None

@@ -1,0 +1,222 @@
+"""
+What every SmartlyQ operator and sensor does around its own work, written once.
+
+* :class:`SmartlyQTaskMixin`: the task's hook, built on first use (so DAG files parse without
+  the HTTP libraries) and closed when the task's method returns, raises or defers
+  (:func:`task_method`), in operators and sensors alike.
+* :func:`idempotency_key` and :func:`task_idempotency_key`: the one way a task derives the
+  ``X-Idempotency-Key`` of a write.
+* :func:`check_then_defer_or_poll`: check once; then defer to a trigger, or poll from the worker
+  until the final event or the deadline; :func:`defer_until_connected` and
+  :func:`defer_until_final` hand a wait to its trigger.
+
+Standard library and the provider's light modules only at import time: operator and sensor
+modules import this when a DAG file is parsed.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import time
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+from airflow_provider_smartlyq._fail_fast import fail_fast
+from airflow_provider_smartlyq._waiting import PollPacer, deferral_timeout
+from airflow_provider_smartlyq.validation import validate_idempotency_key
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from airflow.sdk import BaseOperator
+
+    from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+
+__all__ = [
+    "SmartlyQTaskMixin",
+    "check_then_defer_or_poll",
+    "defer_until_connected",
+    "defer_until_final",
+    "idempotency_key",
+    "task_idempotency_key",
+    "task_method",
+]
+
+F = TypeVar("F", bound="Callable[..., Any]")
+
+#: Attribute counting the task methods running on an instance (``execute`` calls ``poke``,
+#: ``execute`` may call ``execute_complete``): the hook closes when the outermost one ends.
+_DEPTH = "_smartlyq_task_depth"
+
+
+class SmartlyQTaskMixin:
+    """
+    Give an operator or sensor its hook: one per task run, closed when the task's method ends.
+
+    Put it before ``BaseOperator``/``BaseSensorOperator`` in the bases, set
+    ``smartlyq_conn_id``, use :attr:`hook`, and decorate the methods Airflow calls (``execute``,
+    ``execute_complete``, ``poke``) with :func:`task_method`.
+    """
+
+    smartlyq_conn_id: str
+
+    @cached_property
+    def hook(self) -> SmartlyQHook:
+        """Return the task's hook (imported here so that DAG files parse without HTTP libraries)."""
+        from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+
+        return SmartlyQHook(self.smartlyq_conn_id)
+
+    def close_hook(self) -> None:
+        """Close the hook if one was built (its HTTP session); the next use builds a new one."""
+        hook = self.__dict__.pop("hook", None)
+        if hook is not None:
+            hook.close()
+
+
+def task_method(method: F) -> F:
+    """
+    Decorate a method Airflow calls on a task: fail fast, and close the task's hook when it ends.
+
+    Permanent errors fail the task without retries (:func:`~airflow_provider_smartlyq._fail_fast.fail_fast`).
+    Nested calls (``execute`` -> ``poke`` in poke mode, ``execute`` -> ``execute_complete``)
+    share the hook; it closes when the outermost one returns, raises or defers
+    (``TaskDeferred`` is an exception too). A poke-mode sensor keeps one hook, and its
+    keep-alive connection, across its pokes; a reschedule-mode sensor closes it after each.
+    """
+
+    checked = fail_fast(method)
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        depth = self.__dict__.get(_DEPTH, 0)
+        self.__dict__[_DEPTH] = depth + 1
+        try:
+            return checked(self, *args, **kwargs)
+        finally:
+            self.__dict__[_DEPTH] = depth
+            if depth == 0:
+                self.close_hook()
+
+    return wrapper  # type: ignore[return-value]
+
+
+def idempotency_key(action: str, *parts: object) -> str:
+    """
+    Return the ``X-Idempotency-Key`` of one write: ``af:<action>:<48 hex digits>``.
+
+    The digits are the start of the SHA-256 of the action and ``parts`` joined by ``|``, so the
+    same write gives the same key wherever and whenever it is computed, and SmartlyQ replays
+    instead of acting twice. An action too long for 64 characters falls back to
+    ``af:<61 hex digits>`` (the action still counts in the digits).
+    """
+    digest = hashlib.sha256("|".join(str(part) for part in (action, *parts)).encode()).hexdigest()
+    key = f"af:{action}:{digest[:48]}"
+    if len(key) > 64:
+        key = f"af:{digest[:61]}"
+    return validate_idempotency_key(key)
+
+
+def task_idempotency_key(
+    context: Mapping[str, Any] | None, action: str, *parts: object, per_try: bool = True
+) -> str | None:
+    """
+    Return the key of a write made by the running task instance; ``None`` outside a task run.
+
+    :param action: What the write does (``connect``, ``pause``, ``retry``, ...); part of the key.
+    :param parts: What else tells two writes of one task instance apart (an account id).
+    :param per_try: Put the try number in the key. A write that a later try must really make
+        again (a new connect link, a pause after someone resumed the account) varies per try;
+        the hook's HTTP retries inside one try still share its key. ``False`` keeps one key for
+        every try and clear of the task instance (publishing a post exactly once).
+    """
+    ti = (context or {}).get("ti")
+    if ti is None:
+        return None  # the hook generates a random key per call
+    where = [getattr(ti, name, "") for name in ("dag_id", "run_id", "task_id")]
+    where.append(getattr(ti, "map_index", -1))
+    if per_try:
+        where.append(getattr(ti, "try_number", ""))
+    return idempotency_key(action, *where, *parts)
+
+
+def check_then_defer_or_poll(
+    check: Callable[[PollPacer], dict[str, Any] | None],
+    *,
+    deferrable: bool,
+    defer: Callable[[], NoReturn],
+    poll_interval: float,
+    end_time: float,
+    timeout_event: Callable[[], dict[str, Any]] = lambda: {"status": "timeout"},
+) -> dict[str, Any]:
+    """
+    Check once; return the final event, else defer, else poll from the worker until one.
+
+    :param check: One check; returns the final event or ``None`` to wait on. It gets the
+        wait's pacer to tell how the check went (a 429's ``Retry-After`` lengthens the pause).
+    :param deferrable: Defer after a first check that was not final.
+    :param defer: Defer the task (raises ``TaskDeferred``).
+    :param poll_interval: Seconds between checks in the worker (jittered, see ``PollPacer``).
+    :param end_time: Unix seconds when the worker stops polling.
+    :param timeout_event: The event returned when ``end_time`` passes first.
+    """
+    pacer = PollPacer(poll_interval)
+    event = check(pacer)
+    if event is not None:
+        return event
+    if deferrable:
+        defer()
+    while time.time() < end_time:
+        pacer.sleep(end_time)  # jittered; after a 429 at least its Retry-After; never past the deadline
+        event = check(pacer)
+        if event is not None:
+            return event
+    return timeout_event()
+
+
+def defer_until_connected(
+    task: BaseOperator, state_token: str, *, smartlyq_conn_id: str, poll_interval: float, end_time: float
+) -> NoReturn:
+    """
+    Defer ``task`` to :class:`~airflow_provider_smartlyq.triggers.smartlyq.ConnectCompletedTrigger`.
+
+    The task resumes in its ``execute_complete(context, event)``. The trigger gives up at
+    ``end_time``; Airflow's own deferral timeout (the time left plus a grace) only backs it up.
+
+    :raises TaskDeferred: always (that is how a task defers).
+    """
+    from airflow_provider_smartlyq.triggers.connect import ConnectCompletedTrigger
+
+    task.defer(
+        trigger=ConnectCompletedTrigger(
+            state_token=state_token,
+            smartlyq_conn_id=smartlyq_conn_id,
+            poll_interval=poll_interval,
+            end_time=end_time,
+        ),
+        method_name="execute_complete",
+        timeout=deferral_timeout(max(0.0, end_time - time.time())),
+    )
+
+
+def defer_until_final(
+    task: BaseOperator, post_id: int, *, smartlyq_conn_id: str, poll_interval: float, end_time: float
+) -> NoReturn:
+    """
+    Defer ``task`` to :class:`~airflow_provider_smartlyq.triggers.smartlyq.PostPublishedTrigger`.
+
+    The task resumes in its ``execute_complete(context, event)``; Airflow's deferral timeout
+    adds a grace so that the trigger's ``timeout`` event, which names the post, arrives first.
+
+    :raises TaskDeferred: always.
+    """
+    from airflow_provider_smartlyq.triggers.posts import PostPublishedTrigger
+
+    task.defer(
+        trigger=PostPublishedTrigger(
+            post_id=post_id, smartlyq_conn_id=smartlyq_conn_id, poll_interval=poll_interval, end_time=end_time
+        ),
+        method_name="execute_complete",
+        timeout=deferral_timeout(max(0.0, end_time - time.time())),
+    )
