@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import time
 import uuid
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tenacity import retry_if_exception, stop_after_attempt
+from tenacity import retry_if_exception, stop_after_attempt, wait_random_exponential
 from tenacity.stop import stop_base
 
-# Which failures are sent again is the provider-wide rule in classify.py (re-exported here for
-# the transports and for callers that imported it from this module).
-from airflow_provider_smartlyq.classify import RETRYABLE_STATUSES as RETRYABLE_STATUSES
+# Which failures are sent again is the provider-wide rule in classify.py.
 from airflow_provider_smartlyq.classify import is_retryable
 from airflow_provider_smartlyq.exceptions import (
     SmartlyQAPIError,
@@ -126,7 +123,6 @@ class ApiResult:
     data: Any
     meta: dict[str, Any] = field(default_factory=dict)
     pagination: dict[str, Any] | None = None
-    rate_limit: dict[str, str] = field(default_factory=dict)
 
     @property
     def request_id(self) -> str | None:
@@ -160,7 +156,6 @@ def interpret(request: ApiRequest, status: int, headers: Mapping[str, str], body
             data=payload["data"],
             meta=meta,
             pagination=payload.get("pagination") if isinstance(payload.get("pagination"), dict) else None,
-            rate_limit={k: v for k, v in headers.items() if k.lower().startswith("x-ratelimit-")},
         )
     raise error_for(request, status, headers, payload, request_id)
 
@@ -259,8 +254,9 @@ class RetryPolicy:
             from airflow_provider_smartlyq.hooks._budget import jitter_after
 
             return min(self.max_wait, jitter_after(exc.retry_after))
-        ceiling = min(self.max_wait, self.min_wait * 2 ** (retry_state.attempt_number - 1))
-        return random.uniform(self.min_wait, max(self.min_wait, ceiling))
+        # Ours is only the Retry-After override above; the backoff is tenacity's own.
+        backoff = wait_random_exponential(multiplier=self.min_wait, min=self.min_wait, max=self.max_wait)
+        return float(backoff(retry_state))
 
     def tenacity_kwargs(
         self, log: LoggerLike, request: ApiRequest, deadline: float | None = None

@@ -72,10 +72,14 @@ class ConnectionSettings:
     #: Seconds a request may wait for budget before raising ``SmartlyQRateLimitError``.
     budget_max_wait: float = DEFAULT_BUDGET_MAX_WAIT
 
+    @property
+    def authorization(self) -> str:
+        """Return the ``Authorization`` header value (``Bearer <key>``); never log it."""
+        return f"Bearer {self.api_key}"
+
     def headers(self) -> dict[str, str]:
-        """Return the headers every request carries."""
+        """Return the headers every request carries besides ``Authorization`` (see :attr:`authorization`)."""
         headers = {
-            "Authorization": f"Bearer {self.api_key}",
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
         }

@@ -14,12 +14,12 @@ import http.cookiejar
 import logging
 import re
 import ssl
+import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import requests
-from aiohttp.helpers import get_env_proxy_for_url
 from tenacity import AsyncRetrying, Retrying
 from yarl import URL
 
@@ -67,10 +67,23 @@ class _ShortenStateTokens(logging.Filter):
 logging.getLogger("urllib3.connectionpool").addFilter(_ShortenStateTokens())
 
 
-class _KeepOwnAuthorization(requests.auth.AuthBase):
-    """Leave the request's Authorization header as the hook set it (and skip ~/.netrc)."""
+class _BearerAuth(requests.auth.AuthBase):
+    """
+    Authenticate with the API key as ``Authorization: Bearer <key>``.
+
+    Set as the session's ``auth``, it also keeps requests from looking the host up in
+    ``~/.netrc`` and replacing the header with netrc's credentials.
+    """
+
+    def __init__(self, settings: ConnectionSettings) -> None:
+        self._settings = settings
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        header = ("Authorization", self._settings.authorization)
+        # As requests checks headers passed in: a key with a line break or control character
+        # raises InvalidHeader here, inside the call, where _once turns it into _bad_header.
+        requests.utils.check_header_validity(header)
+        request.headers["Authorization"] = header[1]
         return request
 
 
@@ -162,9 +175,7 @@ class SyncTransport(_Budgeted):
     ) -> None:
         super().__init__(settings, policy, log, budget_max_wait)
         self.session = requests.Session()
-        # The key travels in our own Authorization header. With no ``auth`` object, requests
-        # would look the host up in ~/.netrc and silently replace that header with netrc's.
-        self.session.auth = _KeepOwnAuthorization()
+        self.session.auth = _BearerAuth(settings)
         # No cookie persistence: a Set-Cookie answered to one call must not ride on the next.
         self.session.cookies.set_policy(_NoCookies())
 
@@ -265,7 +276,7 @@ class AsyncTransport(_Budgeted):
                 self.settings.url(request.path),
                 params=request.params,
                 data=request.body(),
-                headers=request.headers(self.settings),
+                headers={**request.headers(self.settings), "Authorization": self.settings.authorization},
                 timeout=aiohttp.ClientTimeout(total=self.settings.timeout),
                 ssl=ssl_for(self.settings.verify),
                 allow_redirects=False,
@@ -326,10 +337,16 @@ def env_proxy(base_url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
     read ``~/.netrc`` in worker threads on every request, two thread hops per poll (about a
     third of a trigger's CPU per poll, see benchmarks/bench_triggerer.py).
     """
-    try:
-        return get_env_proxy_for_url(URL(base_url))
-    except LookupError:  # no proxy configured, or NO_PROXY covers the host
+    url = URL(base_url)
+    # The standard library's reading of the environment (the one requests uses too):
+    # ``<scheme>_proxy`` variables, and ``no_proxy`` for the hosts that bypass them.
+    proxy = urllib.request.getproxies().get(url.scheme)
+    if not proxy or (url.host is not None and urllib.request.proxy_bypass(url.host)):
         return None, None
+    proxy_url = URL(proxy if "://" in proxy else f"http://{proxy}")
+    # Credentials in the proxy URL travel as Proxy-Authorization, not in the URL itself.
+    auth = aiohttp.BasicAuth.from_url(proxy_url) if proxy_url.user else None
+    return proxy_url.with_user(None), auth
 
 
 def _warm_up(settings: ConnectionSettings) -> None:
