@@ -12,21 +12,12 @@ import time
 from datetime import timedelta
 from typing import Any
 
-# A wait survives what classify.py calls transient (no answer, 429, 5xx) and polls again;
-# anything permanent (401/403, 404, 422, a bad connection) ends it: polling again would give the
-# same answer until a human changes something. Re-exported: waits import it from here.
-from airflow_provider_smartlyq.classify import is_transient as is_transient
 from airflow_provider_smartlyq.exceptions import SmartlyQRateLimitError
 from airflow_provider_smartlyq.values import parse_number
 
 #: Seconds the Airflow-side deferral timeout allows beyond a trigger's own deadline, so that the
 #: trigger's ``timeout`` event (and the task's clear message) always wins the race.
 DEFERRAL_GRACE = 60
-
-#: Characters of a state token shown in logs and reprs: enough to tell two links apart, far too
-#: few to use the link (whoever holds the whole token can connect an account to the workspace).
-TOKEN_PREFIX_LENGTH = 6
-
 
 #: Largest share of a wait added at random: waits that started together (a DAG run's tasks,
 #: the triggers of a restarted triggerer, everyone who got the same ``Retry-After``) drift
@@ -37,19 +28,6 @@ JITTER = 0.1
 def jittered(seconds: float, spread: float = JITTER) -> float:
     """Return ``seconds`` plus up to ``spread`` of it at random (never less than asked)."""
     return seconds + random.uniform(0.0, max(0.0, seconds) * spread)
-
-
-def short_token(state_token: object) -> str:
-    """Return the first characters of a state token followed by an ellipsis, safe to log."""
-    text = str(state_token or "")
-    return text[:TOKEN_PREFIX_LENGTH] + "…" if text else "-"
-
-
-def redact_token(text: str, state_token: str | None) -> str:
-    """Return ``text`` with every occurrence of ``state_token`` replaced by its short prefix."""
-    if not state_token:
-        return text
-    return text.replace(state_token, short_token(state_token))
 
 
 def next_delay(poll_interval: float, exc: BaseException | None = None) -> float:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smartlyq._waiting import redact_token, short_token
 from airflow_provider_smartlyq.classify import is_transient
 from airflow_provider_smartlyq.exceptions import SmartlyQError, SmartlyQWaitError
+from airflow_provider_smartlyq.validation import redact_token, short_token
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

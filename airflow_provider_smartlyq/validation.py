@@ -59,6 +59,9 @@ _ASCII_DIGITS = re.compile(r"[0-9]+")
 _URL_CHARACTERS = re.compile(r"[\x21-\x7e]+")
 #: Longest URL accepted; browsers and servers commonly stop at about 2,000 characters.
 MAX_URL_LENGTH = 2048
+#: Characters of a state token shown in logs and reprs: enough to tell two links apart, far too
+#: few to use the link (whoever holds the whole token can connect an account to the workspace).
+TOKEN_PREFIX_LENGTH = 6
 
 
 def normalize_platform(platform: object) -> str:
@@ -205,6 +208,19 @@ def validate_state_token(state_token: object) -> str:
             "state_token must be the non-empty token from the connect link's 'state' parameter"
         )
     return state_token.strip()
+
+
+def short_token(state_token: object) -> str:
+    """Return the first characters of a state token followed by an ellipsis, safe to log."""
+    text = str(state_token or "")
+    return text[:TOKEN_PREFIX_LENGTH] + "…" if text else "-"
+
+
+def redact_token(text: str, state_token: str | None) -> str:
+    """Return ``text`` with every occurrence of ``state_token`` replaced by its short prefix."""
+    if not state_token:
+        return text
+    return text.replace(state_token, short_token(state_token))
 
 
 def validate_idempotency_key(key: object) -> str:

@@ -19,6 +19,7 @@ from airflow_provider_smartlyq.validation import (
     CREDENTIAL_PLATFORMS,
     normalize_platform,
     server_url,
+    short_token,
     validate_account_id,
     validate_return_url,
     validate_state_token,
@@ -108,7 +109,7 @@ def get_connect_status(state_token: str) -> Operation:
         "GET",
         f"/social/connect/{quote(token, safe='')}",
         # Whoever holds the state token can follow the connect: logs show a prefix only.
-        redacted_path=f"/social/connect/{token[:6]}…",
+        redacted_path=f"/social/connect/{short_token(token)}",
     )
 
     def shape(result: ApiResult) -> dict[str, Any]:

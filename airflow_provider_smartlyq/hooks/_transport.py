@@ -23,7 +23,6 @@ import requests
 from tenacity import AsyncRetrying, Retrying
 from yarl import URL
 
-from airflow_provider_smartlyq._waiting import short_token
 from airflow_provider_smartlyq.exceptions import SmartlyQConfigurationError, SmartlyQConnectionError
 from airflow_provider_smartlyq.hooks import _metrics
 from airflow_provider_smartlyq.hooks._budget import Priority, budget_for, current_deadline, priority_of
@@ -35,6 +34,7 @@ from airflow_provider_smartlyq.hooks._protocol import (
     interpret,
     parse_retry_after,
 )
+from airflow_provider_smartlyq.validation import short_token
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

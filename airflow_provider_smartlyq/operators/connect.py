@@ -21,7 +21,7 @@ from airflow_provider_smartlyq._task import (
     task_idempotency_key,
     task_method,
 )
-from airflow_provider_smartlyq._waiting import short_token, validate_poll_interval, validate_timeout
+from airflow_provider_smartlyq._waiting import validate_poll_interval, validate_timeout
 from airflow_provider_smartlyq.connect_status import (
     RERUN_CREATE,
     account_from_event,
@@ -31,7 +31,7 @@ from airflow_provider_smartlyq.connect_status import (
 from airflow_provider_smartlyq.exceptions import SmartlyQError
 from airflow_provider_smartlyq.links import SmartlyQConnectLink, push_link
 from airflow_provider_smartlyq.operators._selection import is_templated
-from airflow_provider_smartlyq.validation import normalize_platform, validate_return_url
+from airflow_provider_smartlyq.validation import normalize_platform, short_token, validate_return_url
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

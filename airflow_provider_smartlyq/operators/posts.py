@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_smartlyq._compat import conf
+from airflow_provider_smartlyq._compat import AirflowFailException, conf
 from airflow_provider_smartlyq._task import (
     SmartlyQTaskMixin,
     check_then_defer_or_poll,
@@ -88,6 +88,46 @@ def check_literal_content(content: object) -> None:
     """
     if content is None or (isinstance(content, str) and not is_templated(content) and not content.strip()):
         raise SmartlyQValidationError.local("content must be non-empty text")
+
+
+def _problems(report: Mapping[str, Any]) -> list[str]:
+    """Return SmartlyQ's ``errors``, or ones built from the per-platform rows when it sent none."""
+    if errors := [str(e) for e in report.get("errors") or []]:
+        return errors
+    problems = []
+    for platform, row in sorted(dict(report.get("platforms") or {}).items()):
+        if not row.get("within_limit", True):
+            problems.append(f"{platform}: {row.get('characters')} characters, limit {row.get('limit')}")
+        if not row.get("media_ok", True):
+            problems.append(f"{platform}: media missing or of an unsupported type")
+    return problems or ["SmartlyQ reported the post invalid without saying why"]
+
+
+def judge_report(report: Mapping[str, Any], platforms: list[str], log: Any) -> dict[str, Any]:
+    """
+    Log a validation report per platform; return it when valid, else fail listing every problem.
+
+    Shared by ``SmartlyQValidatePostOperator`` and the publish operator's ``validate_first``.
+
+    :raises AirflowFailException: the post does not pass (no task retry: the same content would
+        fail again).
+    """
+    rows = report.get("platforms") or {}
+    for platform in platforms:
+        row = rows.get(platform) or {}
+        log.info(
+            "%s: %s characters (limit %s), media %s",
+            platform,
+            row.get("characters"),
+            row.get("limit") if row.get("limit") is not None else "none",
+            "ok" if row.get("media_ok", True) else "MISSING",
+        )
+    if report.get("valid"):
+        log.info("The post passes SmartlyQ's checks for %s", ", ".join(platforms))
+        return dict(report)
+    raise AirflowFailException(
+        "The post does not pass SmartlyQ's checks:\n" + "\n".join(f"  - {p}" for p in _problems(report))
+    )
 
 
 class SmartlyQPublishPostOperator(AccountSelectionMixin, SmartlyQTaskMixin, BaseOperator):
@@ -282,8 +322,6 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, SmartlyQTaskMixin, Base
 
     def _validate(self, hook: SmartlyQHook, platforms: list[str]) -> None:
         """Dry-run the post (free); fail now, listing the problems, when SmartlyQ would refuse it."""
-        from airflow_provider_smartlyq.operators.validate_post import judge_report
-
         report = hook.validate_post(self.content, platforms, parse_list(self.media_urls, split=False) or None)
         judge_report(report, platforms, self.log)
 

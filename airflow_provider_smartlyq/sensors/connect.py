@@ -18,10 +18,10 @@ from airflow_provider_smartlyq._task import (
     defer_until_connected,
     task_method,
 )
-from airflow_provider_smartlyq._waiting import PacedPokes, short_token
+from airflow_provider_smartlyq._waiting import PacedPokes
 from airflow_provider_smartlyq.connect_status import RERUN_UPSTREAM, account_from_event, check_connect_link
 from airflow_provider_smartlyq.operators._selection import is_templated
-from airflow_provider_smartlyq.validation import validate_state_token
+from airflow_provider_smartlyq.validation import short_token, validate_state_token
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
