@@ -167,9 +167,12 @@ def check_then_defer_or_poll(
         return event
     if deferrable:
         defer()
+    from airflow_provider_smartlyq.hooks._budget import request_deadline
+
     while time.time() < end_time:
         pacer.sleep(end_time)  # jittered; after a 429 at least its Retry-After; never past the deadline
-        event = check(pacer)
+        with request_deadline(end_time):  # nor do the hook's waits for budget and retries
+            event = check(pacer)
         if event is not None:
             return event
     return timeout_event()

@@ -74,7 +74,14 @@ class PollPacer:
         """
         base = self.poll_interval if interval is None else max(0.0, float(interval))
         server_said = next_delay(base, self.last_error)
-        pause = jittered(server_said) if server_said > base else jittered(base)
+        if server_said > base:
+            # The server named the time: the request budget's jitter for such waits (loaded
+            # here, when a wait runs, so that DAG files importing this module stay light).
+            from airflow_provider_smartlyq.hooks._budget import jitter_after
+
+            pause = jitter_after(server_said)
+        else:
+            pause = jittered(base)
         if end_time is not None:
             pause = min(pause, max(0.0, end_time - time.time()))
         return pause

@@ -217,6 +217,8 @@ class RequestBudget:
         #: Requests per second that other processes spend on this key, learnt from how fast the
         #: server's count falls beyond our own requests; they keep spending between our answers.
         self.others_rate = 0.0
+        #: Our requests still without an answer when the last answer came.
+        self._out_at_last_answer = 0
         self._last_left: int | None = None
         self._last_answer_at = 0.0
         self._granted_since_answer = 0
@@ -469,9 +471,18 @@ class RequestBudget:
         same_window = self._server_reset is not None and abs(reset - self._server_reset) <= 0.5
         elapsed = now - self._last_answer_at
         if same_window and self._last_left is not None and elapsed > 0:
-            others = max(0, self._last_left - left - self._granted_since_answer)
+            # Ours are also the requests still out at the last answer: the server may count
+            # them only now (concurrent polls, a shared poller's checks). Counting them as the
+            # others' made a burst look like a busy neighbour and starved background polls.
+            ours = self._granted_since_answer + self._out_at_last_answer
+            others = max(0, self._last_left - left - ours)
             self.others_rate = 0.5 * self.others_rate + 0.5 * others / max(elapsed, 0.05)
+        elif not same_window:
+            # A new window: an estimate that no pair of answers in one window can correct any
+            # more (one request a window) must not hold the reads back forever.
+            self.others_rate *= 0.5
         self._last_left, self._last_answer_at, self._granted_since_answer = left, now, 0
+        self._out_at_last_answer = self.in_flight
 
     def _learn_window(self, reset: float, now: float) -> None:
         # Fixed windows: two consecutive resets are one window apart. Sliding ones move the

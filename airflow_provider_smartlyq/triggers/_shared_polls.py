@@ -245,11 +245,19 @@ class SharedPoll:
             await self.stop()
             await hook.aclose()
 
-    async def _call(self, coroutine: Any) -> Outcome:
-        """Await one request; return its answer or its error as an outcome."""
+    async def _call(self, coroutine: Any, subscriptions: Iterable[Subscription]) -> Outcome:
+        """
+        Await one request made for ``subscriptions``; return its answer or its error.
+
+        Every wait inside (for budget, between retries) is bounded by the latest deadline
+        among them: nobody it serves is still waiting after that.
+        """
+        from airflow_provider_smartlyq.hooks._budget import request_deadline
+
         self.requests += 1
         try:
-            return Outcome(answer=await coroutine)
+            with request_deadline(self.deadline(subscriptions)):
+                return Outcome(answer=await coroutine)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # delivered to the subscribers, who classify it
@@ -261,12 +269,17 @@ def pause_after(outcome: Outcome, interval: float) -> float:
     Return the extra pause a failed round asks for before the next request.
 
     A 429 whose ``Retry-After`` outlasted the hook's own retries holds the whole poller (not
-    one subscriber) for that long, jittered, so the next round does not earn another 429.
+    one subscriber) for that long, with the request budget's jitter, so the next round does
+    not earn another 429.
     """
     if outcome.error is None:
         return 0.0
     delay = next_delay(interval, outcome.error)
-    return jittered(delay) if delay > interval else 0.0
+    if delay <= interval:
+        return 0.0
+    from airflow_provider_smartlyq.hooks._budget import jitter_after
+
+    return jitter_after(delay)
 
 
 class HealthPoll(SharedPoll):
@@ -285,7 +298,7 @@ class HealthPoll(SharedPoll):
 
     async def round(self, hook: SmartlyQHook, due: list[Subscription]) -> float:
         """Ask once; every gate (due or not) judges the same answer."""
-        outcome = await self._call(hook.aget_accounts_health())
+        outcome = await self._call(hook.aget_accounts_health(), self.subscriptions)
         self._latest = (time.monotonic(), outcome) if outcome.error is None else None
         for subscription in list(self.subscriptions):
             subscription.deliver(outcome)
@@ -330,7 +343,8 @@ class PostsPoll(SharedPoll):
             if subscription.item in found:
                 subscription.deliver(Outcome(answer=found[subscription.item]))
         for item in dict.fromkeys(s.item for s in due if s.item not in found):
-            outcome = await self._call(hook.aget_post(int(item)))  # type: ignore[call-overload]
+            post_id = int(item)  # type: ignore[call-overload]
+            outcome = await self._call(hook.aget_post(post_id), self.subscribers_of(item))
             for subscription in self.subscribers_of(item):
                 subscription.deliver(outcome)
             pause = max(pause, pause_after(outcome, self.interval()))
@@ -342,7 +356,9 @@ class PostsPoll(SharedPoll):
         """Page through the newest posts into ``found``; return the failure that stopped it, if any."""
         oldest = min(watched)
         for page in range(1, self.max_pages + 1):
-            outcome = await self._call(hook.alist_posts_page(page=page, per_page=self.per_page))
+            outcome = await self._call(
+                hook.alist_posts_page(page=page, per_page=self.per_page), self.subscriptions
+            )
             if outcome.error is not None:
                 return outcome if page == 1 else None  # a later page: the rest are read alone
             posts = outcome.answer.get("posts") or []
@@ -447,7 +463,7 @@ class ConnectRotation(SharedPoll):
 
     async def _check(self, hook: SmartlyQHook, item: Any, since: float | None, asked: float) -> None:
         try:
-            outcome = await self._call(hook.aget_connect_status(str(item)))
+            outcome = await self._call(hook.aget_connect_status(str(item)), self.subscribers_of(item))
         finally:
             self._in_flight.pop(item, None)
         waiting = self.subscribers_of(item)

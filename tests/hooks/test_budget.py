@@ -261,3 +261,24 @@ def test_what_other_processes_spend_between_answers_is_learnt_and_left_to_them(b
     assert budget._spent_by_others(clock.now) == pytest.approx(0.5 * 9 / 2 * 5)
     budget.observe(200, headers(60, 40, START + 60))  # and when they stop, the rate decays
     assert budget.others_rate < 0.5 * 9 / 2
+
+
+def test_our_requests_still_out_at_an_answer_are_not_counted_as_other_processes(budget, clock):
+    # Eight polls at once (a shared poller's checks): all granted, then answered one by one.
+    for _ in range(8):
+        budget.acquire(TASK)
+    for left in range(52, 44, -1):
+        clock.now += 0.1
+        budget.observe(200, headers(60, left, START + 60))
+
+    assert budget.others_rate == 0.0
+
+
+def test_an_overestimate_of_other_processes_fades_with_each_new_window(budget, clock):
+    budget.others_rate = 8.0  # e.g. learnt during a burst that has ended
+    for window in range(1, 6):  # one answer per window: no pair to correct it within one
+        clock.now = START + 60 * window + 1
+        budget.acquire(TASK)
+        budget.observe(200, headers(60, 59, START + 60 * (window + 1)))
+
+    assert budget.others_rate <= 8.0 / 2**4

@@ -427,3 +427,22 @@ async def test_one_slow_link_does_not_hold_up_the_others(smartlyq_conn, links):
     assert not slow_run.done()  # its answer is still on the way
     ((event,),) = await slow_run
     assert event.payload["status"] == "timeout"
+
+
+async def test_no_wait_of_a_shared_request_runs_past_the_deadline_of_those_it_serves(smartlyq_conn, capsys):
+    from airflow_provider_smartlyq.hooks._budget import reset_budgets
+
+    reset_budgets()
+    # SmartlyQ asks everyone on the key to wait 60 s: far past this gate's deadline.
+    smartlyq_conn.client.inject_fault(HEALTH, "GET", status=429, count=5, retry_after=60)
+    gate = AccountHealthTrigger(selector(101), poll_interval=0.2, end_time=time.time() + 2.0)
+    try:
+        (events,) = await run_all([gate])
+    finally:
+        reset_budgets()
+
+    assert [e.payload["status"] for e in events] == ["timeout"]
+    # The hook gave up on the hold at once (its retry would have come after the deadline)
+    # and said why, instead of sleeping 60 s inside the poll.
+    assert "no SmartlyQ request budget for GET /social/accounts/health" in capsys.readouterr().out
+    assert len(requests_to(smartlyq_conn, HEALTH)) == 1
