@@ -5,7 +5,7 @@
 #   make test   ruff check, ruff format --check, mypy, mkdocs build --strict, pytest, and the
 #               packaging check, all on the newest Airflow
 #   make test-matrix   unit tests and example DAGs on Airflow 3.1, 3.2 and 3.3, each on its own
-#               Python (CI runs make test, then make test-matrix)
+#               Python (not in .ci/run yet: see docs/versions.md)
 #
 # Every target delegates to scripts/dev.py (standard library only), so `python3 scripts/dev.py
 # demo|test` does the same where make is missing. PYTHON picks the interpreter for .venv.
@@ -18,7 +18,7 @@ DEV := $(PYTHON) scripts/dev.py
 help:
 	@echo "make demo        run the example DAGs against the emulator and print a summary"
 	@echo "make test        lint, types, docs build, the test suite and the packaging check"
-	@echo "make test-matrix unit tests and example DAGs on every supported Airflow (CI runs both)"
+	@echo "make test-matrix unit tests and example DAGs on every supported Airflow (not in CI yet)"
 	@echo "make lint        ruff check, ruff format --check and mypy only"
 	@echo "make docs        build the docs into site/ (mkdocs --strict, raw-role check)"
 	@echo "make format      apply ruff fixes and formatting"

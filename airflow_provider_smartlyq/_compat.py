@@ -18,6 +18,8 @@ import importlib
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
+import airflow  # already loaded by any airflow.sdk import: free here
+
 if TYPE_CHECKING:
     # Type checkers see the newest layout (the dev venv runs the newest Airflow).
     from airflow.sdk import conf
@@ -57,7 +59,19 @@ else:
             TaskDeferred,
         )
 
+
+def _release(version: str) -> tuple[int, int]:
+    major, minor = [*version.split("."), "0"][:2]
+    return int(major), int("".join(ch for ch in minor if ch.isdigit()) or 0)
+
+
+# As Airflow's own providers do (version_compat.py): flags for behaviour that differs by release.
+AIRFLOW_V_3_2_PLUS = _release(airflow.__version__) >= (3, 2)
+AIRFLOW_V_3_3_PLUS = _release(airflow.__version__) >= (3, 3)
+
 __all__ = [
+    "AIRFLOW_V_3_2_PLUS",
+    "AIRFLOW_V_3_3_PLUS",
     "AirflowException",
     "AirflowFailException",
     "AirflowNotFoundException",
@@ -71,6 +85,7 @@ __all__ = [
     "api_connection_read_dependency",
     "api_user_dependency",
     "conf",
+    "dag_bag",
     "has_asset_state_store",
     "has_shared_streams",
     "import_string",
@@ -81,8 +96,6 @@ __all__ = [
 
 def airflow_version() -> str:
     """Return the running Airflow's version string (for messages that explain a fallback)."""
-    import airflow
-
     return str(getattr(airflow, "__version__", "unknown"))
 
 
@@ -206,3 +219,12 @@ def api_connection_read_dependency() -> Any:
     :raises ImportError: this Airflow's api-server has no such dependency.
     """
     return importlib.import_module("airflow.api_fastapi.core_api.security").requires_access_connection("GET")
+
+
+def dag_bag(dag_folder: str) -> Any:
+    """Parse ``dag_folder`` into a ``DagBag`` as the dag-processor does (tests and tooling)."""
+    try:  # Airflow 3.2+
+        module = importlib.import_module("airflow.dag_processing.dagbag")
+    except ImportError:  # Airflow 3.1
+        module = importlib.import_module("airflow.models.dagbag")
+    return module.DagBag(dag_folder=dag_folder)

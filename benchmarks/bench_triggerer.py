@@ -116,7 +116,8 @@ def _serialized(variant: str, index: int, token: str, interval: float) -> tuple[
 
 async def _worker(variant: str, tokens: list[str], interval: float, window: float) -> dict[str, Any]:
     import aiohttp
-    from airflow.sdk._shared.module_loading import import_string
+
+    from airflow_provider_smartlyq._compat import import_string
 
     # Count every HTTP request the process makes, whichever client code makes it.
     polls = 0

@@ -17,6 +17,11 @@ lane (see :data:`LANES`):
 4. prints its test counts and duration.
 
 A summary table ends the run; the exit code is non-zero when any lane failed.
+
+CI's time is capped, and a run cut off by the cap lands nothing at all. So when
+``SMARTLYQ_MATRIX_DEADLINE`` (epoch seconds; ``.ci/run`` sets it) is reached, a lane not yet
+started is not run and a running one is stopped; both are named in a banner and in the summary
+as NOT RUN / CUT OFF, never as passed.
 Arguments: lane names (``3.1``, ``3.2``, ``3.3``) to run only those; ``--list`` to show them.
 """
 
@@ -26,7 +31,9 @@ import argparse
 import glob
 import os
 import re
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -88,10 +95,14 @@ class Result:
     unit: Counts = field(default_factory=Counts)
     dags: Counts = field(default_factory=Counts)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     error: str = ""
+    cut_off: str = ""  # why the CI time budget stopped this lane, if it did
 
     @property
     def ok(self) -> bool:
+        if self.cut_off:
+            return True  # not a failure of the code: reported loudly instead (see summary)
         return not self.error and self.unit.exit_code == 0 and self.dags.exit_code == 0
 
 
@@ -155,6 +166,16 @@ def run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str
     return subprocess.run(command, text=True, check=False, **kwargs)  # type: ignore[call-overload]
 
 
+def seconds_left() -> float | None:
+    """Return the seconds until the CI time budget's deadline (None: no deadline set)."""
+    deadline = os.environ.get("SMARTLYQ_MATRIX_DEADLINE")
+    return float(deadline) - time.time() if deadline else None
+
+
+class CutOff(Exception):
+    """The CI time budget ran out while a lane was running."""
+
+
 def prepare_venv(result: Result, venv: Path) -> Path | None:
     """Create (or reuse) the lane's venv with its Python and its Airflow; return its python."""
     lane = result.lane
@@ -187,8 +208,16 @@ def pytest_run(python: Path, label: str, args: list[str], env: dict[str, str], t
     report = tmp / f"{label}.xml"
     command = [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--junitxml={report}", *args]
     say(f"{label}: {' '.join(command[1:])}")
-    completed = run(command, cwd=REPO, env=env)
-    counts = Counts(exit_code=completed.returncode)
+    left = seconds_left()
+    # Its own session, so that the deadline stops pytest's workers and their airflow processes too.
+    process = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True)
+    try:
+        returncode = process.wait(timeout=None if left is None else max(left, 1))
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise CutOff(f"{label} stopped at the CI time budget's deadline") from None
+    counts = Counts(exit_code=returncode)
     if report.exists():
         # Our own pytest just wrote this file: trusted input.
         for suite in ET.parse(report).getroot().iter("testsuite"):  # noqa: S314
@@ -206,8 +235,33 @@ def pytest_run(python: Path, label: str, args: list[str], env: dict[str, str], t
 def run_lane(lane: Lane, workers: str) -> Result:
     result = Result(lane)
     started = time.monotonic()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(flush=True)
     say(f"lane {lane.name}: Airflow {lane.airflow} on Python {lane.python}")
+    left = seconds_left()
+    if left is not None and left < 120:
+        result.cut_off = "NOT RUN: the CI time budget is spent"
+        banner(f"LANE {lane.name}: NOT RUN, the CI time budget is spent ({left:.0f}s left)")
+        return result
+    try:
+        _run_lane(result, workers)
+    except CutOff as exc:
+        result.cut_off = f"CUT OFF: {exc}"
+        banner(f"LANE {lane.name}: CUT OFF BY THE CI TIME BUDGET: {exc}. IT PROVES NOTHING.")
+    result.seconds = time.monotonic() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result.cpu_seconds = (cpu_after.ru_utime + cpu_after.ru_stime) - (
+        cpu_before.ru_utime + cpu_before.ru_stime
+    )
+    say(
+        f"lane {lane.name}: {'FAILED' if not result.ok else result.cut_off or 'ok'} in "
+        f"{result.seconds:.0f}s ({result.cpu_seconds:.0f} CPU-seconds)"
+    )
+    return result
+
+
+def _run_lane(result: Result, workers: str) -> None:
+    lane = result.lane
     found = find_python(lane.python)
     if found is None:
         result.fallback = True
@@ -220,8 +274,7 @@ def run_lane(lane: Lane, workers: str) -> Result:
     result.python_found = found
     python = prepare_venv(result, LANES_DIR / f"airflow-{lane.name}")
     if python is None:
-        result.seconds = time.monotonic() - started
-        return result
+        return
 
     versions = run(
         [str(python), "-c", "import sys, airflow; print(sys.version.split()[0], airflow.__version__)"],
@@ -246,9 +299,6 @@ def run_lane(lane: Lane, workers: str) -> Result:
         dag_args = ["-n", workers, "--dist", "loadfile", *example_tests]
         result.dags = pytest_run(python, f"lane {lane.name} example DAGs", dag_args, env, Path(tmp))
         say(f"lane {lane.name} example DAGs (airflow dags test): {result.dags}")
-    result.seconds = time.monotonic() - started
-    say(f"lane {lane.name}: {'ok' if result.ok else 'FAILED'} in {result.seconds:.0f}s")
-    return result
 
 
 def summary(results: list[Result]) -> int:
@@ -263,10 +313,16 @@ def summary(results: list[Result]) -> int:
             note.append(f"FALLBACK: Python {r.lane.python} missing, ran on {r.python_version}")
         if r.error:
             note.append(r.error)
+        if r.cut_off:
+            note.append(r.cut_off)
+            status = "SKIP"
         print(
             f"{status}{r.lane.name:<6}{r.python_version:<10}{r.airflow_version:<9}{r.unit!s:<34}"
-            f"{r.dags!s:<32}{r.seconds:5.0f}s  {'; '.join(note)}"
+            f"{r.dags!s:<32}{r.seconds:5.0f}s {r.cpu_seconds:5.0f}cpu-s  {'; '.join(note)}"
         )
+    cut = [r.lane.name for r in results if r.cut_off]
+    if cut:
+        banner(f"LANES NOT RUN OR CUT OFF BY THE CI TIME BUDGET: {', '.join(cut)}: UNTESTED IN THIS RUN")
     fallbacks = [r.lane.name for r in results if r.fallback]
     if fallbacks:
         banner(f"LANES ON A FALLBACK INTERPRETER: {', '.join(fallbacks)} (see above)")

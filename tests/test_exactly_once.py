@@ -14,6 +14,8 @@ import textwrap
 
 import pytest
 
+from airflow_provider_smartlyq._compat import AIRFLOW_V_3_2_PLUS
+
 DAG_ID = "smartlyq_exactly_once"
 LOGICAL_DATE = "2025-01-01T00:00:00+00:00"
 
@@ -161,6 +163,11 @@ def test_a_lost_create_answer_fails_the_try_and_the_retry_replays(
     assert len(creates) == 3  # 2 attempts in try 1 (both answered 500), 1 in try 2
 
 
+@pytest.mark.skipif(
+    not AIRFLOW_V_3_2_PLUS,
+    reason="Airflow 3.1's `airflow tasks test` cannot run a task of a cleared run: its execution API "
+    "rejects the run's emptied start_date (TIRunContext validation error) and the task never starts",
+)
 def test_a_cleared_and_rerun_task_instance_replays(run_airflow, airflow_db, smartlyq_emulator, dags_folder):
     emu = smartlyq_emulator
     first, output = run_dag(run_airflow, dags_folder, deferrable=False)

@@ -18,12 +18,9 @@ EXAMPLE_FILES = sorted(EXAMPLE_DAGS.glob("*.py"))
 
 
 def _dagbag(path):
-    try:
-        from airflow.dag_processing.dagbag import DagBag
-    except ImportError:  # older Airflow 3 releases kept it in airflow.models
-        from airflow.models.dagbag import DagBag
+    from airflow_provider_smartlyq._compat import dag_bag
 
-    return DagBag(dag_folder=str(path))
+    return dag_bag(str(path))
 
 
 def test_accounts_overview_example_exists():
@@ -42,11 +39,8 @@ def test_example_dags_parse_without_loading_the_hook():
     # A fresh interpreter, so that only what parsing the DAG files imports is in sys.modules.
     script = f"""
 import json, sys
-try:
-    from airflow.dag_processing.dagbag import DagBag
-except ImportError:
-    from airflow.models.dagbag import DagBag
-bag = DagBag(dag_folder={str(EXAMPLE_DAGS)!r})
+from airflow_provider_smartlyq._compat import dag_bag
+bag = dag_bag({str(EXAMPLE_DAGS)!r})
 heavy = [m for m in ("airflow_provider_smartlyq.hooks.smartlyq", "airflow_provider_smartlyq.hooks._transport")
          if m in sys.modules]
 print(json.dumps({{"dags": sorted(bag.dags), "errors": list(bag.import_errors), "heavy": heavy}}))

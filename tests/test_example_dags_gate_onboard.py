@@ -32,9 +32,9 @@ def latest_run(airflow_db, dag_id: str) -> dict:
 
 @pytest.mark.parametrize("name", ["smartlyq_onboard_account", "smartlyq_gate_publishing"])
 def test_example_dag_loads(name):
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_smartlyq._compat import dag_bag
 
-    bag = DagBag(dag_folder=str(EXAMPLE_DAGS / f"{name}.py"))
+    bag = dag_bag(str(EXAMPLE_DAGS / f"{name}.py"))
     assert bag.import_errors == {}
     assert name in bag.dags
 

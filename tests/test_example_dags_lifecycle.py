@@ -49,9 +49,9 @@ def xcom(airflow_db, dag_id: str, task_id: str, key: str):
 
 @pytest.mark.parametrize("filename", FILES)
 def test_example_dag_loads_without_errors(filename):
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_smartlyq._compat import dag_bag
 
-    bag = DagBag(dag_folder=str(EXAMPLE_DAGS / filename))
+    bag = dag_bag(str(EXAMPLE_DAGS / filename))
     assert bag.import_errors == {}
     assert bag.dags
 

@@ -14,10 +14,19 @@ import airflow
 import pytest
 
 from airflow_provider_smartlyq import __version__
+from airflow_provider_smartlyq._compat import AIRFLOW_V_3_2_PLUS
 from airflow_provider_smartlyq.get_provider_info import get_provider_info
 from airflow_provider_smartlyq.hooks._settings import settings_from_connection
 
 BIN = Path(sys.executable).parent
+
+# Airflow 3.1 builds custom connection forms only from hook classmethods, and only where
+# flask-appbuilder is installed; 3.2 added the provider-info form (conn-fields, ui-field-behaviour)
+# that this provider declares. On 3.1 the SmartlyQ connection uses the standard fields and the
+# extras as JSON (docs/versions.md).
+needs_declarative_form = pytest.mark.skipif(
+    not AIRFLOW_V_3_2_PLUS, reason="provider-info connection forms need Airflow 3.2+ (docs/versions.md)"
+)
 WRONG_KEY = "sqk_live_CLI-wrong-canary-31c9e7"
 
 # Every CLI call runs in ONE shell (each costs seconds of Airflow start-up); outputs land in files.
@@ -208,6 +217,7 @@ def test_cli_lists_the_hook(cli):
 
 
 @pytest.mark.integration
+@needs_declarative_form
 def test_cli_lists_the_behaviour_and_widgets(cli):
     assert {"field_behaviours": "smartlyq"} in _json(cli, "behaviours")
     widgets = {r["connection_parameter_name"]: r for r in _json(cli, "widgets") if "smartlyq" in r["class"]}
@@ -225,6 +235,7 @@ def test_cli_lists_the_behaviour_and_widgets(cli):
 
 
 @pytest.mark.integration
+@needs_declarative_form
 def test_connection_form_relabels_hides_and_labels(cli):
     form = _json(cli, "form")
     behaviour = form["behaviour"]
@@ -258,7 +269,8 @@ def test_cli_connection_test_succeeds_against_the_emulator(cli):
 def test_cli_connection_test_fails_for_a_wrong_key_without_showing_it(cli):
     rc, out, err = cli("test_wrong")
 
-    assert rc != 0
+    # Airflow 3.1's `airflow connections test` exits 0 even when the test fails (3.2 exits 1).
+    assert rc != 0 or not AIRFLOW_V_3_2_PLUS
     assert "Connection failed" in out + err
     assert "401" in out + err
     assert WRONG_KEY not in out + err

@@ -228,6 +228,15 @@ class AccountHealthEventTrigger(BaseEventTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll alone, with the same snapshot logic (Airflow without shared streams)."""
+        from airflow_provider_smartlyq._compat import airflow_version, has_shared_streams
+
+        if not has_shared_streams():
+            self.log.info(
+                "Airflow %s has no shared trigger streams (Airflow 3.3+): this watcher polls on its "
+                "own, one GET /social/accounts/health per %.0f s, not one per connection and interval",
+                airflow_version(),
+                self.poll_interval,
+            )
         _, kwargs = self.serialize()
         stream = self.open_shared_stream(kwargs)
         # Close both generators now (not at garbage collection) so the hook's session is released.
@@ -330,6 +339,15 @@ class AccountHealthEventTrigger(BaseEventTrigger):
         self._loaded = True
         store = self._store()
         if store is None:
+            from airflow_provider_smartlyq._compat import airflow_version, has_asset_state_store
+
+            if not has_asset_state_store():
+                self.log.info(
+                    "Airflow %s has no asset state store (Airflow 3.3+): last-seen account states "
+                    "are kept in memory, so a triggerer restart starts from a new baseline "
+                    "(see fire_on_start)",
+                    airflow_version(),
+                )
             return
         try:
             stored = await store.aget(self.state_key, None)

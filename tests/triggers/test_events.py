@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from airflow_provider_smartlyq._compat import has_asset_state_store, has_shared_streams
 from airflow_provider_smartlyq.exceptions import (
     SmartlyQError,
     SmartlyQValidationError,
@@ -32,6 +33,11 @@ HEALTH_PATH = "/v1/social/accounts/health"
 # Demo seed: 102 "Acme Instagram" expires in 3 days, 104 "Acme LinkedIn" is expired,
 # 106 "Globex YouTube" is healthy (60 days).
 INITIAL = {(102, "expiring"), (104, "unhealthy")}
+
+# Airflow 3.1 and 3.2 have no SharedStreamManager: there every watcher runs its own run().
+needs_shared_streams = pytest.mark.skipif(
+    not has_shared_streams(), reason="shared trigger streams need Airflow 3.3+ (docs/versions.md)"
+)
 
 
 class Collector:
@@ -241,6 +247,7 @@ async def test_run_without_fire_on_start_records_a_baseline(smartlyq_conn):
 # -- one shared poll ------------------------------------------------------------------------
 
 
+@needs_shared_streams
 async def test_two_watchers_on_one_connection_make_one_request_per_interval(smartlyq_conn):
     from airflow.triggers.shared_stream import SharedStreamManager
 
@@ -287,6 +294,7 @@ async def test_two_watchers_on_one_connection_make_one_request_per_interval(smar
     assert POOL.leases() == 0  # the shared poll released the hook when the last watcher left
 
 
+@needs_shared_streams
 async def test_a_failing_watcher_does_not_stop_its_siblings(smartlyq_conn, monkeypatch):
     from airflow.triggers.shared_stream import SharedStreamManager
 
@@ -395,6 +403,20 @@ async def test_a_watcher_serving_several_assets_keeps_states_in_memory(smartlyq_
     assert (101, "unhealthy") in collector.fired()
     assert trigger.asset_state_store is None
     assert len(user_logs.lines("serves several assets")) == 1
+
+
+async def test_the_log_says_what_this_airflow_lacks(smartlyq_conn, user_logs):
+    # Before Airflow 3.3 a watcher polls alone and remembers in memory: the log says so, once
+    # each; on 3.3 (shared streams, a state store) it says neither.
+    trigger = AccountHealthEventTrigger(account_name_pattern="Acme *", poll_interval=0.1)
+    collector = Collector(trigger.run())
+    try:
+        await collector.wait_for(2)
+    finally:
+        await collector.stop()
+
+    assert len(user_logs.lines("has no shared trigger streams")) == (0 if has_shared_streams() else 1)
+    assert len(user_logs.lines("has no asset state store")) == (0 if has_asset_state_store() else 1)
 
 
 # -- errors ---------------------------------------------------------------------------------
