@@ -212,6 +212,21 @@ def markdown(payload: dict[str, Any]) -> str:
     return markdown_report(COLUMNS, payload["table"], text, verdict(payload))
 
 
+def summary(payload: dict[str, Any]) -> tuple[list[list[str]], list[str]]:
+    """Return the README row (benchmark, ours, peers, ratio) and notes."""
+    cases = payload["cases"]
+    ours = cases["smartlyq"]
+    peers = [case for key, case in cases.items() if key != "smartlyq"]
+    heavy = [p for p in ("aiohttp", "requests") if p in ours["top_level_packages"]]
+    row = [
+        "DAG-file import cost (after `airflow.sdk`)",
+        f"{ours['median_ms']:.1f} ms, " + (f"loads {', '.join(heavy)}" if heavy else "no aiohttp/requests"),
+        ", ".join(f"{case['label'].replace(' operators', '')} {case['median_ms']:.0f} ms" for case in peers),
+        " / ".join(f"{ratio(case['median_ms'], ours['median_ms']):.1f}x" for case in peers),
+    ]
+    return [row], []
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
