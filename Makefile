@@ -23,7 +23,7 @@ help:
 	@echo "make docs        build the docs into site/ (mkdocs --strict, raw-role check)"
 	@echo "make format      apply ruff fixes and formatting"
 	@echo "make serve-docs  serve the docs on http://127.0.0.1:8000"
-	@echo "make bench       run the benchmarks against peers (~30 min; not part of make test)"
+	@echo "make bench       run the benchmarks against peers and baselines (~50 min with the request budget; not part of make test)"
 	@echo "make venv        create or update .venv only"
 	@echo "make clean       remove .venv and build/cache directories"
 	@echo "Pass pytest arguments with: make test PYTEST_ARGS='-k health -x'"

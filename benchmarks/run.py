@@ -36,6 +36,10 @@ TITLES = {
     "parse": "Parse overhead",
     "sync_hook": "Sync hook over HTTPS",
 }
+#: Benchmarks outside the README's generated summary (their own section and README table):
+#: ``budget`` runs two 10-minute scenarios (``--minutes`` shortens them).
+EXTRAS = ("budget",)
+TITLES["budget"] = "Request budget"
 COMMAND = "python benchmarks/run.py"
 README = ROOT / "README.md"
 #: The summary block: in RESULTS.md and, identical, in the README's Performance section.
@@ -111,10 +115,34 @@ def write_summary(seconds: float, command: str = COMMAND) -> Path:
     return path
 
 
+def update_sections(names: list[str]) -> Path:
+    """Replace (or add) the sections of ``names`` in ``benchmarks/RESULTS.md``, keeping the others."""
+    path = BENCH_DIR / "RESULTS.md"
+    text = path.read_text()
+    date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+    for name in names:
+        payload = read_results(name)
+        if payload is None:
+            continue
+        module = importlib.import_module(f"bench_{name}")
+        title = f"## {TITLES[name]}"
+        section = f"{title}\n\nMeasured {date} with `{COMMAND} {name}`.\n\n{module.markdown(payload)}\n"
+        start = text.find(title + "\n")
+        if start < 0:
+            text = text.rstrip("\n") + "\n\n" + section
+            continue
+        end = text.find("\n## ", start + len(title))
+        text = text[:start] + section + (text[end + 1 :] if end >= 0 else "")
+    path.write_text(text)
+    print(f"section(s) {', '.join(names)} updated in {path}")
+    return path
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the chosen benchmarks (all by default)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(ORDER)} (default: all)")
+    known = (*ORDER, *EXTRAS)
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(known)} (default: all)")
     parser.add_argument("--quick", action="store_true", help="small sizes, fewer repeats")
     parser.add_argument("--sizes", help="triggerer: comma-separated N values (default 1000,5000,10000)")
     parser.add_argument("--repeats", type=int, help="triggerer: rounds per case (default 3)")
@@ -123,14 +151,17 @@ def main(argv: list[str] | None = None) -> None:
         metavar="COMMAND",
         help="rewrite RESULTS.md and the README table from the stored results of COMMAND's run",
     )
+    parser.add_argument(
+        "--minutes", type=float, help="budget: length of each scenario (default 10; scales the window)"
+    )
     args = parser.parse_args(argv)
     if args.summary_only:
         write_summary(0.0, args.summary_only)
         return
-    names = args.names or list(ORDER)
-    unknown = sorted(set(names) - set(ORDER))
+    names = args.names or list(known)
+    unknown = sorted(set(names) - set(known))
     if unknown:
-        parser.error(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(ORDER)}")
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(known)}")
     os.chdir(BENCH_DIR.parent)
     start = time.perf_counter()
     for name in names:
@@ -139,12 +170,17 @@ def main(argv: list[str] | None = None) -> None:
         if name == "triggerer" and (args.sizes or args.repeats):
             sizes = tuple(int(n) for n in args.sizes.split(",")) if args.sizes else None
             module.run(quick=args.quick, sizes=sizes, repeats=args.repeats or module.REPEATS)
+        elif name == "budget":
+            module.run(quick=args.quick, minutes=args.minutes)
         else:
             module.run(quick=args.quick)
     elapsed = time.perf_counter() - start
     print(f"\nall done in {elapsed / 60:.1f} min")
-    if set(names) == set(ORDER):
+    if set(ORDER) <= set(names):
         write_summary(elapsed, " ".join([COMMAND, *(argv if argv is not None else sys.argv[1:])]))
+    extras = [name for name in names if name in EXTRAS]
+    if extras and not args.quick:
+        update_sections(extras)
 
 
 if __name__ == "__main__":

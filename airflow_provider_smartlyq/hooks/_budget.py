@@ -276,8 +276,11 @@ class RequestBudget:
     def _spent_by_others(self, now: float) -> float:
         if not self.others_rate or self.reset is None:
             return 0.0
-        since = self._last_answer_at if self.informed else self.reset - self.window
-        return min(float(self.remaining), self.others_rate * max(0.0, now - since))
+        since = max(self._last_answer_at, self.reset - self.window)  # never before this window
+        # Others spend in bursts (a task pausing 40 accounts): a rate not seen again fades,
+        # halving every window, so a burst cannot starve this process for long.
+        rate = self.others_rate * 0.5 ** (max(0.0, now - self._last_answer_at) / self.window)
+        return min(float(self.remaining), rate * max(0.0, now - since))
 
     def _plan(
         self,

@@ -256,9 +256,12 @@ def test_what_other_processes_spend_between_answers_is_learnt_and_left_to_them(b
     budget.acquire(TASK)
     budget.observe(200, headers(60, 40, START + 60))  # we sent 1 in 2 s, the count fell by 10
     assert budget.others_rate == pytest.approx(0.5 * 9 / 2)
-    # 5 s later they have probably spent ~11 more: reads count on 39 - 11, writes on 39.
+    # 5 s later they have probably spent ~11 more (the rate fading by half per window unseen):
+    # reads count on 39 - 11, writes on 39.
     clock.now += 5
-    assert budget._spent_by_others(clock.now) == pytest.approx(0.5 * 9 / 2 * 5)
+    assert budget._spent_by_others(clock.now) == pytest.approx(0.5 * 9 / 2 * 5 * 0.5 ** (5 / 60))
+    # A burst not seen again fades: a window later, half the rate.
+    assert budget._spent_by_others(clock.now + 55) < 0.5 * 9 / 2 * 60 * 0.6
     budget.observe(200, headers(60, 40, START + 60))  # and when they stop, the rate decays
     assert budget.others_rate < 0.5 * 9 / 2
 
