@@ -27,6 +27,23 @@ def push_link(task: Any, ti: Any, key: str, value: Any) -> None:
     pushed[key] = value
 
 
+def restore_link(task: Any, ti: Any, key: str) -> None:
+    """
+    Remember, for the extra link, the value this task pushed to ``key`` before it deferred.
+
+    A deferred task resumes in a new process, which has not pushed anything; Airflow then stores
+    each extra link's answer under its XCom key when the task ends, and an empty answer there
+    would overwrite the URL pushed before the deferral. The value is known to exist, so reading
+    it logs no "XCom not found".
+    """
+    pushed = getattr(task, _PUSHED_ATTR, None) or {}
+    if key not in pushed:
+        value = ti.xcom_pull(key=key)
+        if value is not None:
+            pushed[key] = value
+            setattr(task, _PUSHED_ATTR, pushed)
+
+
 class _XComLink(BaseOperatorLink):
     """
     Link to a URL the task pushed to XCom under :attr:`xcom_key` (empty until it has).

@@ -29,7 +29,7 @@ from airflow_provider_smartlyq.connect_status import (
     normalize_account,
 )
 from airflow_provider_smartlyq.exceptions import SmartlyQError
-from airflow_provider_smartlyq.links import SmartlyQConnectLink, push_link
+from airflow_provider_smartlyq.links import SmartlyQConnectLink, push_link, restore_link
 from airflow_provider_smartlyq.operators._selection import is_templated
 from airflow_provider_smartlyq.validation import normalize_platform, short_token, validate_return_url
 
@@ -167,6 +167,7 @@ class SmartlyQConnectAccountOperator(SmartlyQTaskMixin, BaseOperator):
     @task_method
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Return the connected account, or fail saying what to do next."""
+        restore_link(self, context["ti"], SmartlyQConnectLink.xcom_key)
         account = account_from_event(event, rerun_hint=RERUN_CREATE)
         self.log.info(
             "Connected %s account %s (id %s)", account.get("platform"), account.get("name"), account.get("id")
