@@ -10,7 +10,8 @@ lane (see :data:`LANES`):
    ``PATH``). A missing interpreter is not a pass: the lane runs on this interpreter instead
    and says so in a banner and in the summary;
 2. creates or reuses ``.lanes/<lane>`` with ``uv`` and installs the provider (editable, the
-   ``test`` extra) with that exact Airflow release;
+   ``test`` extra) with that exact Airflow release, everything resolved as of a few days after
+   that release (``uv pip install --exclude-newer``; see :class:`Lane` for why);
 3. prints its Python and Airflow versions, runs the unit tests (``tests/`` without
    ``tests/integration`` and the example-DAG tests) with ``pytest-xdist`` on both cores, then the
    example DAGs, each through a real ``airflow dags test`` (``tests/test_example_dags*.py``);
@@ -22,7 +23,8 @@ CI's time is capped, and a run cut off by the cap lands nothing at all. So when
 ``SMARTLYQ_MATRIX_DEADLINE`` (epoch seconds; ``.ci/run`` sets it) is reached, a lane not yet
 started is not run and a running one is stopped; both are named in a banner and in the summary
 as NOT RUN / CUT OFF, never as passed.
-Arguments: lane names (``3.1``, ``3.2``, ``3.3``) to run only those; ``--list`` to show them.
+Arguments: lane names (``3.1``, ``3.2``, ``3.3``) to run only those; ``--list`` to show them;
+``--dags-only`` to skip the unit tests (a quick check of a lane's install and its example DAGs).
 """
 
 from __future__ import annotations
@@ -48,22 +50,36 @@ LANES_DIR = REPO / ".lanes"
 
 @dataclass(frozen=True)
 class Lane:
-    """One supported Airflow release on one Python."""
+    """One supported Airflow release on one Python, resolved as of its release."""
 
     name: str
     airflow: str  # the exact release installed (the newest patch of its minor when last updated)
     python: str  # major.minor
-    #: Extra requirements pinned because a plain install of this Airflow would break (with why).
+    #: The day this release reached PyPI (found with ``uv pip install --dry-run --exclude-newer``).
+    released: str
+    #: uv's ``--exclude-newer`` for the whole lane install: a few days after ``released``, so that
+    #: the release's own follow-up patch dependencies are in, and nothing from later. Airflow pins
+    #: its tested dependency set in a constraints file published on GitHub, not on PyPI; a lane
+    #: installs from PyPI only, so without this date it would get whatever is newest today, which
+    #: that Airflow never ran with (Airflow 3.2.2 with FastAPI 0.165 and Cadwyn 9 cannot finish a
+    #: task: see docs/versions.md). Resolving as of the release gives the set its constraints
+    #: described, reproducibly, without the file. The provider itself is a local editable install,
+    #: so the date never hides our own code.
+    exclude_newer: str
+    #: Extra requirements pinned on top of the date because even then a plain install would break
+    #: (each with why). None are needed today.
     pins: tuple[str, ...] = ()
 
 
 #: The supported Airflow releases, each on one of the supported Pythons (3.10 to 3.13); the
 #: README and docs/versions.md state exactly these. `make test` covers the newest Airflow on
-#: the default Python with everything, the integration tests included.
+#: the default Python with everything, the integration tests included. One date per lane covers
+#: the provider's test extra too (pytest, pytest-xdist, hypothesis, schemathesis, jsonschema):
+#: its floors are all older than the oldest lane's date, so no second resolution is needed.
 LANES: tuple[Lane, ...] = (
-    Lane("3.1", "3.1.8", "3.10"),
-    Lane("3.2", "3.2.2", "3.12"),
-    Lane("3.3", "3.3.2", "3.13"),
+    Lane("3.1", "3.1.8", "3.10", released="2026-03-11", exclude_newer="2026-03-16T00:00:00Z"),
+    Lane("3.2", "3.2.2", "3.12", released="2026-05-29", exclude_newer="2026-06-03T00:00:00Z"),
+    Lane("3.3", "3.3.2", "3.13", released="2026-09-17", exclude_newer="2026-09-22T00:00:00Z"),
 )
 
 #: The example DAGs run under `airflow dags test` by these test files.
@@ -78,8 +94,11 @@ class Counts:
     failed: int = 0
     skipped: int = 0
     exit_code: int = 0
+    ran: bool = True  # False: not asked for in this run (--dags-only), shown as such
 
     def __str__(self) -> str:
+        if not self.ran:
+            return "not run (--dags-only)"
         return f"{self.passed} passed, {self.failed} failed, {self.skipped} skipped"
 
 
@@ -184,6 +203,13 @@ def prepare_venv(result: Result, venv: Path) -> Path | None:
     wanted = os.path.realpath(result.python_found)
     if cfg.exists() and f"home = {os.path.dirname(wanted)}\n" not in cfg.read_text():
         shutil.rmtree(venv)  # made with another interpreter: start over
+    # A reused venv keeps what it has whenever that satisfies the requirements, so a venv filled
+    # under another date or other pins would silently keep its newer packages: start over.
+    stamp = venv / "smartlyq-lane.txt"
+    wanted_set = f"apache-airflow=={lane.airflow} exclude-newer={lane.exclude_newer} pins={list(lane.pins)}\n"
+    if python.exists() and (not stamp.exists() or stamp.read_text() != wanted_set):
+        say(f"lane {lane.name}: {venv} was filled for another resolution: recreating it")
+        shutil.rmtree(venv)
     if not python.exists():
         made = run([uv(), "venv", "--quiet", "--python", result.python_found, str(venv)])
         if made.returncode:
@@ -191,14 +217,17 @@ def prepare_venv(result: Result, venv: Path) -> Path | None:
             return None
     started = time.monotonic()
     requirements = [f"apache-airflow=={lane.airflow}", *lane.pins]
-    say(f"lane {lane.name}: uv pip install -e '.[test]' {' '.join(requirements)}")
-    installed = run(
-        [uv(), "pip", "install", "--quiet", "--python", str(python), "-e", f"{REPO}[test]", *requirements],
-        cwd=REPO,
+    say(
+        f"lane {lane.name}: uv pip install --exclude-newer {lane.exclude_newer} -e '.[test]' "
+        f"{' '.join(requirements)} (Airflow {lane.airflow} was released on {lane.released})"
     )
+    command = [uv(), "pip", "install", "--quiet", "--python", str(python)]
+    command += ["--exclude-newer", lane.exclude_newer, "-e", f"{REPO}[test]", *requirements]
+    installed = run(command, cwd=REPO)
     if installed.returncode:
         result.error = f"install failed (exit {installed.returncode})"
         return None
+    stamp.write_text(wanted_set)
     say(f"lane {lane.name}: installed in {time.monotonic() - started:.0f}s")
     return python
 
@@ -232,7 +261,7 @@ def pytest_run(python: Path, label: str, args: list[str], env: dict[str, str], t
     return counts
 
 
-def run_lane(lane: Lane, workers: str) -> Result:
+def run_lane(lane: Lane, workers: str, dags_only: bool = False) -> Result:
     result = Result(lane)
     started = time.monotonic()
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -244,7 +273,7 @@ def run_lane(lane: Lane, workers: str) -> Result:
         banner(f"LANE {lane.name}: NOT RUN, the CI time budget is spent ({left:.0f}s left)")
         return result
     try:
-        _run_lane(result, workers)
+        _run_lane(result, workers, dags_only)
     except CutOff as exc:
         result.cut_off = f"CUT OFF: {exc}"
         banner(f"LANE {lane.name}: CUT OFF BY THE CI TIME BUDGET: {exc}. IT PROVES NOTHING.")
@@ -260,7 +289,7 @@ def run_lane(lane: Lane, workers: str) -> Result:
     return result
 
 
-def _run_lane(result: Result, workers: str) -> None:
+def _run_lane(result: Result, workers: str, dags_only: bool) -> None:
     lane = result.lane
     found = find_python(lane.python)
     if found is None:
@@ -293,7 +322,10 @@ def _run_lane(result: Result, workers: str) -> None:
         example_tests = sorted(str(p.relative_to(REPO)) for p in REPO.glob(EXAMPLE_DAG_TESTS))
         unit_args = ["-n", workers, "tests", "--ignore=tests/integration"]
         unit_args += [f"--ignore={p}" for p in example_tests]
-        result.unit = pytest_run(python, f"lane {lane.name} unit tests", unit_args, env, Path(tmp))
+        if dags_only:
+            result.unit = Counts(ran=False)
+        else:
+            result.unit = pytest_run(python, f"lane {lane.name} unit tests", unit_args, env, Path(tmp))
         say(f"lane {lane.name} unit tests: {result.unit}")
         # Each example-DAG test file shares one Airflow database per module: whole files per worker.
         dag_args = ["-n", workers, "--dist", "loadfile", *example_tests]
@@ -340,6 +372,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/matrix.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("lanes", nargs="*", help="lane names to run (default: all)")
     parser.add_argument("--list", action="store_true", help="print the lanes and their interpreters")
+    parser.add_argument(
+        "--dags-only",
+        action="store_true",
+        help="run only the example DAGs (airflow dags test), not the unit tests: a quick lane check",
+    )
     parser.add_argument("-n", "--workers", default="2", help="pytest-xdist workers per lane (default 2)")
     args = parser.parse_args(argv)
     lanes = [lane for lane in LANES if not args.lanes or lane.name in args.lanes]
@@ -351,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{lane.name}: Airflow {lane.airflow} on Python {lane.python}: {find_python(lane.python)}")
         return 0
     LANES_DIR.mkdir(exist_ok=True)
-    return summary([run_lane(lane, args.workers) for lane in lanes])
+    return summary([run_lane(lane, args.workers, args.dags_only) for lane in lanes])
 
 
 if __name__ == "__main__":
