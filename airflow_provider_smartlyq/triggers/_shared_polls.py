@@ -34,7 +34,6 @@ so they classify it the same way (:func:`airflow_provider_smartlyq.classify.is_t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 import logging
@@ -57,6 +56,27 @@ MIN_PAUSE = 0.05
 #: Retries inside one shared request. Modest on purpose: a long outage is ridden out by the
 #: poller's rounds (one warning per subscriber per round), not by one request backing off.
 HOOK_MAX_RETRIES = 2
+
+
+async def wait_event(event: asyncio.Event, timeout: float) -> bool:
+    """
+    Wait up to ``timeout`` seconds for ``event``; return whether it is set.
+
+    Not ``asyncio.wait_for``: before Python 3.12 it swallows a cancellation that arrives in
+    the same loop iteration as the event (CPython gh-86296) and returns as if nothing
+    happened. A triggerer removing 1,000 triggers at once while the poller delivered a round
+    hit that: a few cancelled triggers went on waiting, kept their links in the rotation and
+    their tasks never ended (``benchmarks/bench_triggerer.py`` hung in its teardown).
+    ``asyncio.wait`` never swallows the caller's cancellation.
+    """
+    if event.is_set():
+        return True
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait((waiter,), timeout=max(0.0, timeout))
+    finally:
+        waiter.cancel()
+    return event.is_set()
 
 
 @dataclass(frozen=True)
@@ -93,11 +113,8 @@ class Subscription:
 
     async def next(self, timeout: float) -> Outcome | None:
         """Wait up to ``timeout`` seconds for the next outcome; ``None`` when none came in time."""
-        if not self._ready.is_set():
-            try:
-                await asyncio.wait_for(self._ready.wait(), max(0.0, timeout))
-            except asyncio.TimeoutError:
-                return None
+        if not await wait_event(self._ready, timeout):
+            return None
         self._ready.clear()
         outcome, self._outcome = self._outcome, None
         return outcome
@@ -227,8 +244,7 @@ class SharedPoll:
                     # Sleep until a subscriber is due, or until something wakes the poller
                     # (a join; for the rotation, a finished check).
                     self._wake.clear()
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), wait)
+                    await wait_event(self._wake, wait)
                     continue
                 pause = await self.round(hook, self.due(now))
                 await asyncio.sleep(max(MIN_PAUSE, pause))

@@ -446,3 +446,33 @@ async def test_no_wait_of_a_shared_request_runs_past_the_deadline_of_those_it_se
     # and said why, instead of sleeping 60 s inside the poll.
     assert "no SmartlyQ request budget for GET /social/accounts/health" in capsys.readouterr().out
     assert len(requests_to(smartlyq_conn, HEALTH)) == 1
+
+
+@pytest.mark.parametrize("steps_between", range(5))
+async def test_a_trigger_cancelled_as_its_answer_arrives_stops_waiting(steps_between):
+    # The triggerer removes triggers by cancelling their tasks. A cancellation that lands in the
+    # same loop iterations as a delivered round must still end the wait: asyncio.wait_for
+    # swallowed it before Python 3.12, the trigger waited on, its link stayed in the rotation
+    # and the triggerer's teardown never finished (bench_triggerer.py at N=1,000). Every
+    # interleaving of "answer delivered" and "task cancelled" a few loop steps apart is tried.
+    poll = _shared_polls.ConnectRotation("unstarted")  # no poller runs: the test delivers by hand
+    subscription = _shared_polls.Subscription(poll, "token", interval=5.0, end_time=time.time() + 3600)
+    waiting = asyncio.ensure_future(subscription.next(3600.0))
+    await asyncio.sleep(0)  # parked on its mailbox
+    subscription.deliver(_shared_polls.Outcome(answer={"status": "pending"}))
+    for _ in range(steps_between):
+        await asyncio.sleep(0)
+    if waiting.done():  # it took the answer before the cancellation: nothing was lost
+        assert waiting.result() == _shared_polls.Outcome(answer={"status": "pending"})
+        return
+    waiting.cancel()
+    await asyncio.wait((waiting,), timeout=30)
+    assert waiting.cancelled(), f"the cancellation was swallowed; next() returned {waiting.result()!r}"
+
+
+async def test_wait_event_returns_whether_the_event_came_in_time():
+    event = asyncio.Event()
+    assert await _shared_polls.wait_event(event, 0.0) is False
+    asyncio.get_running_loop().call_soon(event.set)
+    assert await _shared_polls.wait_event(event, 3600.0) is True
+    assert await _shared_polls.wait_event(event, 0.0) is True
