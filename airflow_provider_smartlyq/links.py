@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperatorLink
 
-from airflow_provider_smartlyq.validation import server_url
+from airflow_provider_smartlyq.core.validation import server_url
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator

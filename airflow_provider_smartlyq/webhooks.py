@@ -17,8 +17,8 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_smartlyq.core.values import parse_number
 from airflow_provider_smartlyq.exceptions import SmartlyQSignatureError, SmartlyQValidationError
-from airflow_provider_smartlyq.values import parse_number
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

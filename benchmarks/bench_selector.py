@@ -15,8 +15,8 @@ from __future__ import annotations
 import statistics
 import time
 
-from airflow_provider_smartlyq.health import evaluate
-from airflow_provider_smartlyq.selector import AccountSelector
+from airflow_provider_smartlyq.core.selector import AccountSelector
+from airflow_provider_smartlyq.waits.health_gate import evaluate
 
 
 def timed(function, repeats: int = 5) -> float:

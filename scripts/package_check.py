@@ -42,7 +42,7 @@ PUBLIC_MODULES = (
     "airflow_provider_smartlyq.triggers.smartlyq",
     "airflow_provider_smartlyq.exceptions",
     "airflow_provider_smartlyq.links",
-    "airflow_provider_smartlyq.selector",
+    "airflow_provider_smartlyq.core.selector",
     "airflow_provider_smartlyq.webhooks",
     "airflow_provider_smartlyq.get_provider_info",
     "airflow_provider_smartlyq.emulator",  # needs the [emulator] extra

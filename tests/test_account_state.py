@@ -18,18 +18,18 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_smartlyq.account_state import (
+from airflow_provider_smartlyq.core.account_state import (
     EXPIRING,
     HEALTHY,
     UNHEALTHY,
     account_state,
     is_paused,
 )
-from airflow_provider_smartlyq.health import evaluate, unhealthy_reason
+from airflow_provider_smartlyq.core.selector import AccountSelector
 from airflow_provider_smartlyq.hooks._operations import _with_paused_flag
 from airflow_provider_smartlyq.operators.accounts import needs_reconnect
-from airflow_provider_smartlyq.selector import AccountSelector
-from airflow_provider_smartlyq.transitions import classify
+from airflow_provider_smartlyq.waits.health_gate import evaluate, unhealthy_reason
+from airflow_provider_smartlyq.waits.transitions import classify
 
 _MISSING = object()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_smartlyq._compat import AirflowNotFoundException
-from airflow_provider_smartlyq.classify import (
+from airflow_provider_smartlyq.core.classify import (
     ErrorKind,
     classify_error,
     is_permanent,
@@ -111,7 +111,7 @@ def test_a_permanent_error_is_raised_as_itself_and_as_airflow_fail_now():
     import pickle
 
     from airflow_provider_smartlyq._compat import AirflowFailException
-    from airflow_provider_smartlyq._fail_fast import fail_fast
+    from airflow_provider_smartlyq._tasks.fail_fast import fail_fast
     from airflow_provider_smartlyq.exceptions import SmartlyQDuplicateContentError
 
     duplicate = SmartlyQDuplicateContentError(
@@ -147,7 +147,7 @@ def test_a_permanent_error_is_raised_as_itself_and_as_airflow_fail_now():
 )
 def test_other_errors_pass_unchanged(exc):
     from airflow_provider_smartlyq._compat import AirflowFailException
-    from airflow_provider_smartlyq._fail_fast import fail_fast
+    from airflow_provider_smartlyq._tasks.fail_fast import fail_fast
 
     @fail_fast
     def execute():

@@ -21,12 +21,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_smartlyq.exceptions import (
-    SmartlyQConfigurationError,
-    SmartlyQValidationError,
-)
-from airflow_provider_smartlyq.selector import AccountSelector
-from airflow_provider_smartlyq.validation import (
+from airflow_provider_smartlyq.core.selector import AccountSelector
+from airflow_provider_smartlyq.core.validation import (
     PLATFORM_ALIASES,
     PLATFORMS,
     normalize_platform,
@@ -37,6 +33,10 @@ from airflow_provider_smartlyq.validation import (
     validate_idempotency_key,
     validate_return_url,
     validate_state_token,
+)
+from airflow_provider_smartlyq.exceptions import (
+    SmartlyQConfigurationError,
+    SmartlyQValidationError,
 )
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from airflow_provider_smartlyq.core.selector import MAX_PATTERN_LENGTH, AccountSelector
 from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
-from airflow_provider_smartlyq.selector import MAX_PATTERN_LENGTH, AccountSelector
 
 # Shaped like GET /social/accounts items (``name``) ...
 LISTED = [

@@ -9,13 +9,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_provider_smartlyq._task import (
+from airflow_provider_smartlyq._tasks.task import (
     check_then_defer_or_poll,
     idempotency_key,
     task_idempotency_key,
 )
+from airflow_provider_smartlyq.core.validation import validate_idempotency_key
 from airflow_provider_smartlyq.operators.smartlyq import post_idempotency_key
-from airflow_provider_smartlyq.validation import validate_idempotency_key
 
 
 def ti(**fields):

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_smartlyq.core.selector import AccountSelector
 from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
-from airflow_provider_smartlyq.selector import AccountSelector
-from airflow_provider_smartlyq.transitions import (
+from airflow_provider_smartlyq.waits.transitions import (
     EXPIRING,
     HEALTHY,
     UNHEALTHY,

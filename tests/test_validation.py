@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_smartlyq.emulator.config import PLATFORMS as EMULATOR_PLATFORMS
-from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
-from airflow_provider_smartlyq.validation import (
+from airflow_provider_smartlyq.core.validation import (
     CREDENTIAL_PLATFORMS,
     PLATFORMS,
     normalize_platform,
@@ -17,6 +15,8 @@ from airflow_provider_smartlyq.validation import (
     validate_return_url,
     validate_state_token,
 )
+from airflow_provider_smartlyq.emulator.config import PLATFORMS as EMULATOR_PLATFORMS
+from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
 
 
 def assert_local(error: SmartlyQValidationError) -> None:

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from airflow_provider_smartlyq.core.values import parse_bool, parse_list, parse_mapping, parse_number
 from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
-from airflow_provider_smartlyq.values import parse_bool, parse_list, parse_mapping, parse_number
 
 
 @pytest.mark.parametrize(

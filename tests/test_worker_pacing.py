@@ -9,12 +9,12 @@ import time
 import pytest
 
 from airflow_provider_smartlyq._compat import AirflowRescheduleException
-from airflow_provider_smartlyq._waiting import JITTER, PollPacer
 from airflow_provider_smartlyq.exceptions import SmartlyQRateLimitError, SmartlyQServerError
 from airflow_provider_smartlyq.hooks._budget import jitter_spread
 from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
 from airflow_provider_smartlyq.operators.smartlyq import SmartlyQConnectAccountOperator
 from airflow_provider_smartlyq.sensors.smartlyq import SmartlyQHealthSensor
+from airflow_provider_smartlyq.waits.policy import JITTER, PollPacer
 
 
 def rate_limited(retry_after: float | None) -> SmartlyQRateLimitError:

@@ -11,7 +11,7 @@ DEFAULT_API_KEY = "sqk_test_emulator_0000000000"
 API_KEY_ENV = "SMARTLYQ_EMULATOR_API_KEY"
 
 #: Every platform SmartlyQ's ``POST /social/connect/{platform}`` accepts (spec enum order).
-#: Deliberately not imported from ``airflow_provider_smartlyq.validation``: the emulator plays
+#: Deliberately not imported from ``airflow_provider_smartlyq.core.validation``: the emulator plays
 #: the server, so its list is the server's and must not change when the client's list does; a
 #: client that drifted from the API would then be caught by the emulator (422
 #: UNSUPPORTED_PLATFORM) instead of agreeing with itself. tests/test_validation.py checks the

@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from airflow_provider_smartlyq.account_state import is_paused
-from airflow_provider_smartlyq.exceptions import SmartlyQServerError, SmartlyQValidationError
-from airflow_provider_smartlyq.hooks._protocol import ApiRequest, ApiResult
-from airflow_provider_smartlyq.validation import (
+from airflow_provider_smartlyq.core.account_state import is_paused
+from airflow_provider_smartlyq.core.validation import (
     CREDENTIAL_PLATFORMS,
     normalize_platform,
     server_url,
@@ -24,6 +22,8 @@ from airflow_provider_smartlyq.validation import (
     validate_return_url,
     validate_state_token,
 )
+from airflow_provider_smartlyq.exceptions import SmartlyQServerError, SmartlyQValidationError
+from airflow_provider_smartlyq.hooks._protocol import ApiRequest, ApiResult
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

@@ -16,15 +16,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
-from airflow_provider_smartlyq.hooks._operations import Operation, _expect_dict
-from airflow_provider_smartlyq.hooks._protocol import ApiRequest, ApiResult
-from airflow_provider_smartlyq.validation import (
+from airflow_provider_smartlyq.core.validation import (
     normalize_platforms,
     validate_account_id,
     validate_account_ids,
     validate_idempotency_key,
 )
+from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
+from airflow_provider_smartlyq.hooks._operations import Operation, _expect_dict
+from airflow_provider_smartlyq.hooks._protocol import ApiRequest, ApiResult
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

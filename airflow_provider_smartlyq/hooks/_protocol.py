@@ -20,7 +20,8 @@ from tenacity import retry_if_exception, stop_after_attempt, wait_random_exponen
 from tenacity.stop import stop_base
 
 # Which failures are sent again is the provider-wide rule in classify.py.
-from airflow_provider_smartlyq.classify import is_retryable
+from airflow_provider_smartlyq.core.classify import is_retryable
+from airflow_provider_smartlyq.core.validation import validate_idempotency_key
 from airflow_provider_smartlyq.exceptions import (
     SmartlyQAPIError,
     SmartlyQAuthError,
@@ -36,7 +37,6 @@ from airflow_provider_smartlyq.exceptions import (
     SmartlyQUnsupportedPlatformError,
     SmartlyQValidationError,
 )
-from airflow_provider_smartlyq.validation import validate_idempotency_key
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

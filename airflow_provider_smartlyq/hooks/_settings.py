@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_smartlyq import __version__
+from airflow_provider_smartlyq.core.validation import is_loopback_host
+from airflow_provider_smartlyq.core.values import parse_number
 from airflow_provider_smartlyq.exceptions import SmartlyQConfigurationError, SmartlyQValidationError
-from airflow_provider_smartlyq.validation import is_loopback_host
-from airflow_provider_smartlyq.values import parse_number
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection

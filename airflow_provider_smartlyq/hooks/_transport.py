@@ -23,6 +23,7 @@ import requests
 from tenacity import AsyncRetrying, Retrying
 from yarl import URL
 
+from airflow_provider_smartlyq.core.validation import short_token
 from airflow_provider_smartlyq.exceptions import SmartlyQConfigurationError, SmartlyQConnectionError
 from airflow_provider_smartlyq.hooks import _metrics
 from airflow_provider_smartlyq.hooks._budget import Priority, budget_for, current_deadline, priority_of
@@ -34,7 +35,6 @@ from airflow_provider_smartlyq.hooks._protocol import (
     interpret,
     parse_retry_after,
 )
-from airflow_provider_smartlyq.validation import short_token
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

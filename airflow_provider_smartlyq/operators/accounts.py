@@ -2,7 +2,7 @@
 Account lifecycle operators: list, pause, resume, reconnect links and disconnect.
 
 Import them from :mod:`airflow_provider_smartlyq.operators.smartlyq`. Every operator acting on
-several accounts selects them the same way (see :mod:`airflow_provider_smartlyq.selector`) and
+several accounts selects them the same way (see :mod:`airflow_provider_smartlyq.core.selector`) and
 resolves the selection with one ``GET /social/accounts``. The hook (and its HTTP libraries) is
 imported inside ``execute`` so that DAG files parse fast.
 """
@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_smartlyq._task import SmartlyQTaskMixin, task_idempotency_key, task_method
+from airflow_provider_smartlyq._tasks.selection import (
+    SELECTION_TEMPLATE_FIELDS,
+    AccountSelectionMixin,
+    is_templated,
+    select_accounts,
+)
+from airflow_provider_smartlyq._tasks.task import SmartlyQTaskMixin, task_idempotency_key, task_method
+from airflow_provider_smartlyq.core.selector import account_id_of
+from airflow_provider_smartlyq.core.validation import validate_account_id
+from airflow_provider_smartlyq.core.values import parse_bool
 from airflow_provider_smartlyq.exceptions import (
     SmartlyQBatchError,
     SmartlyQError,
@@ -21,17 +30,8 @@ from airflow_provider_smartlyq.exceptions import (
     SmartlyQNotFoundError,
     SmartlyQValidationError,
 )
-from airflow_provider_smartlyq.health import unhealthy_reason
 from airflow_provider_smartlyq.links import SmartlyQReconnectLink, push_link
-from airflow_provider_smartlyq.operators._selection import (
-    SELECTION_TEMPLATE_FIELDS,
-    AccountSelectionMixin,
-    is_templated,
-    select_accounts,
-)
-from airflow_provider_smartlyq.selector import account_id_of
-from airflow_provider_smartlyq.validation import validate_account_id
-from airflow_provider_smartlyq.values import parse_bool
+from airflow_provider_smartlyq.waits.health_gate import unhealthy_reason
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence

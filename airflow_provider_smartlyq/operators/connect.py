@@ -14,24 +14,24 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_smartlyq._compat import conf
-from airflow_provider_smartlyq._task import (
+from airflow_provider_smartlyq._tasks.selection import is_templated
+from airflow_provider_smartlyq._tasks.task import (
     SmartlyQTaskMixin,
     check_then_defer_or_poll,
     defer_until_connected,
     task_idempotency_key,
     task_method,
 )
-from airflow_provider_smartlyq._waiting import validate_poll_interval, validate_timeout
-from airflow_provider_smartlyq.connect_status import (
+from airflow_provider_smartlyq.core.validation import normalize_platform, short_token, validate_return_url
+from airflow_provider_smartlyq.exceptions import SmartlyQError
+from airflow_provider_smartlyq.links import SmartlyQConnectLink, push_link, restore_link
+from airflow_provider_smartlyq.waits.connect_status import (
     RERUN_CREATE,
     account_from_event,
     check_connect_link,
     normalize_account,
 )
-from airflow_provider_smartlyq.exceptions import SmartlyQError
-from airflow_provider_smartlyq.links import SmartlyQConnectLink, push_link, restore_link
-from airflow_provider_smartlyq.operators._selection import is_templated
-from airflow_provider_smartlyq.validation import normalize_platform, short_token, validate_return_url
+from airflow_provider_smartlyq.waits.policy import validate_poll_interval, validate_timeout
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

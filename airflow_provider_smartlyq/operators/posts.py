@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_smartlyq._compat import AirflowFailException, conf
-from airflow_provider_smartlyq._task import (
+from airflow_provider_smartlyq._tasks.selection import (
+    SELECTION_TEMPLATE_FIELDS,
+    AccountSelectionMixin,
+    is_templated,
+    select_accounts,
+)
+from airflow_provider_smartlyq._tasks.task import (
     SmartlyQTaskMixin,
     check_then_defer_or_poll,
     defer_until_final,
@@ -22,28 +28,22 @@ from airflow_provider_smartlyq._task import (
     task_idempotency_key,
     task_method,
 )
-from airflow_provider_smartlyq._waiting import validate_poll_interval, validate_timeout
+from airflow_provider_smartlyq.core.validation import normalize_platforms, validate_idempotency_key
+from airflow_provider_smartlyq.core.values import parse_bool, parse_list, parse_mapping
 from airflow_provider_smartlyq.exceptions import (
     SmartlyQIdempotencyConflictError,
     SmartlyQInsufficientBalanceError,
     SmartlyQValidationError,
 )
 from airflow_provider_smartlyq.links import SmartlyQPostLink
-from airflow_provider_smartlyq.operators._selection import (
-    SELECTION_TEMPLATE_FIELDS,
-    AccountSelectionMixin,
-    is_templated,
-    select_accounts,
-)
-from airflow_provider_smartlyq.post_status import (
+from airflow_provider_smartlyq.waits.policy import validate_poll_interval, validate_timeout
+from airflow_provider_smartlyq.waits.post_status import (
     FAILED,
     PARTIAL,
     check_post,
     push_post_xcoms,
     result_from_event,
 )
-from airflow_provider_smartlyq.validation import normalize_platforms, validate_idempotency_key
-from airflow_provider_smartlyq.values import parse_bool, parse_list, parse_mapping
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence

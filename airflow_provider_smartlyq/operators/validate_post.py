@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_smartlyq._task import SmartlyQTaskMixin, task_method
-from airflow_provider_smartlyq.operators._selection import (
+from airflow_provider_smartlyq._tasks.selection import (
     SELECTION_TEMPLATE_FIELDS,
     AccountSelectionMixin,
     select_accounts,
 )
+from airflow_provider_smartlyq._tasks.task import SmartlyQTaskMixin, task_method
+from airflow_provider_smartlyq.core.values import parse_list
 from airflow_provider_smartlyq.operators.posts import check_literal_content, judge_report, platforms_and_ids
-from airflow_provider_smartlyq.values import parse_list
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

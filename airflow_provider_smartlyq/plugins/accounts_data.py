@@ -6,7 +6,7 @@ One bulk health request (``GET /social/accounts/health``) per connection per
 error) is cached per process, and a lock makes concurrent viewers wait for the one request in
 flight instead of sending their own. The request goes through :class:`SmartlyQHook`, so the
 connection's retries and request budget apply. States come from
-:func:`airflow_provider_smartlyq.account_state.account_state`, the one rule.
+:func:`airflow_provider_smartlyq.core.account_state.account_state`, the one rule.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import threading
 import time
 from typing import Any
 
-from airflow_provider_smartlyq.account_state import STATES, account_state
-from airflow_provider_smartlyq.selector import account_id_of
+from airflow_provider_smartlyq.core.account_state import STATES, account_state
+from airflow_provider_smartlyq.core.selector import account_id_of
 
 #: Default seconds one bulk health answer is served from the cache.
 DEFAULT_CACHE_SECONDS = 300.0

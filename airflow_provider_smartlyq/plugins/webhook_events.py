@@ -21,9 +21,9 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smartlyq.account_state import UNHEALTHY
-from airflow_provider_smartlyq.selector import AccountSelector, account_id_of
-from airflow_provider_smartlyq.transitions import RECOVERED, TRANSITIONS, event_key
+from airflow_provider_smartlyq.core.account_state import UNHEALTHY
+from airflow_provider_smartlyq.core.selector import AccountSelector, account_id_of
+from airflow_provider_smartlyq.waits.transitions import RECOVERED, TRANSITIONS, event_key
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -12,16 +12,20 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_smartlyq._compat import AirflowSensorTimeout, conf
-from airflow_provider_smartlyq._task import (
+from airflow_provider_smartlyq._tasks.selection import is_templated
+from airflow_provider_smartlyq._tasks.task import (
     SmartlyQTaskMixin,
     check_then_defer_or_poll,
     defer_until_connected,
     task_method,
 )
-from airflow_provider_smartlyq._waiting import PacedPokes
-from airflow_provider_smartlyq.connect_status import RERUN_UPSTREAM, account_from_event, check_connect_link
-from airflow_provider_smartlyq.operators._selection import is_templated
-from airflow_provider_smartlyq.validation import short_token, validate_state_token
+from airflow_provider_smartlyq.core.validation import short_token, validate_state_token
+from airflow_provider_smartlyq.waits.connect_status import (
+    RERUN_UPSTREAM,
+    account_from_event,
+    check_connect_link,
+)
+from airflow_provider_smartlyq.waits.policy import PacedPokes
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_smartlyq._compat import AirflowFailException, AirflowSensorTimeout, conf
-from airflow_provider_smartlyq._task import SmartlyQTaskMixin, check_then_defer_or_poll, task_method
-from airflow_provider_smartlyq._waiting import PacedPokes, deferral_timeout
-from airflow_provider_smartlyq.classify import is_transient
+from airflow_provider_smartlyq._tasks.selection import SELECTION_TEMPLATE_FIELDS, AccountSelectionMixin
+from airflow_provider_smartlyq._tasks.task import SmartlyQTaskMixin, check_then_defer_or_poll, task_method
+from airflow_provider_smartlyq.core.classify import is_transient
 from airflow_provider_smartlyq.exceptions import SmartlyQError, SmartlyQWaitError
-from airflow_provider_smartlyq.health import (
+from airflow_provider_smartlyq.links import SmartlyQReconnectLink, push_link
+from airflow_provider_smartlyq.waits.health_gate import (
     HealthReport,
     evaluate,
     event_for_report,
@@ -24,8 +25,7 @@ from airflow_provider_smartlyq.health import (
     unhealthy_summary,
     validate_min_validity_days,
 )
-from airflow_provider_smartlyq.links import SmartlyQReconnectLink, push_link
-from airflow_provider_smartlyq.operators._selection import SELECTION_TEMPLATE_FIELDS, AccountSelectionMixin
+from airflow_provider_smartlyq.waits.policy import PacedPokes, deferral_timeout
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -57,7 +57,7 @@ class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, SmartlyQTaskMixin,
     * Network errors, 429 and 5xx count as "not yet", never as a failure.
 
     ``poke``, ``reschedule`` and deferrable mode (``AccountHealthTrigger``) judge with the same
-    function (:func:`airflow_provider_smartlyq.health.evaluate`) and end the same way.
+    function (:func:`airflow_provider_smartlyq.waits.health_gate.evaluate`) and end the same way.
 
     :param account_ids: Accounts to check. Templated, like the next three.
     :param platforms: Check accounts on these platforms.

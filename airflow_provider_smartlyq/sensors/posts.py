@@ -12,17 +12,17 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_smartlyq._compat import AirflowSensorTimeout, conf
-from airflow_provider_smartlyq._task import (
+from airflow_provider_smartlyq._tasks.selection import is_templated
+from airflow_provider_smartlyq._tasks.task import (
     SmartlyQTaskMixin,
     check_then_defer_or_poll,
     defer_until_final,
     task_method,
 )
-from airflow_provider_smartlyq._waiting import PacedPokes
+from airflow_provider_smartlyq.core.validation import validate_account_id
 from airflow_provider_smartlyq.links import SmartlyQPostLink
-from airflow_provider_smartlyq.operators._selection import is_templated
-from airflow_provider_smartlyq.post_status import check_post, push_post_xcoms, result_from_event
-from airflow_provider_smartlyq.validation import validate_account_id
+from airflow_provider_smartlyq.waits.policy import PacedPokes
+from airflow_provider_smartlyq.waits.post_status import check_post, push_post_xcoms, result_from_event
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from airflow_provider_smartlyq._lazy import lazy_exports
+from airflow_provider_smartlyq.core.lazy import lazy_exports
 
 _EXPORTS = {
     "SmartlyQConnectCompletedSensor": ".connect",

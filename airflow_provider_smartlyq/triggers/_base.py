@@ -9,8 +9,9 @@ every wait must follow:
 
 * an absolute wall-clock deadline (``end_time``, unix seconds) stored in the kwargs, so a
   trigger rebuilt after a triggerer restart keeps the original deadline;
-* transient errors (no answer, 429, 5xx, see :func:`airflow_provider_smartlyq.classify.classify_error`) never
-  end the wait, however long they last: they are logged and the next answer comes on schedule;
+* transient errors (no answer, 429, 5xx, see
+  :func:`airflow_provider_smartlyq.core.classify.classify_error`) never end the wait, however
+  long they last: they are logged and the next answer comes on schedule;
   permanent ones (401/403, 404, 422, a bad connection) end it with an ``error`` event;
 * every loop path waits for the shared poller's next round, and the poller sleeps between
   rounds, so an error can never make the trigger spin; the wait never runs past the deadline;
@@ -29,8 +30,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_smartlyq._waiting import next_delay, validate_poll_interval
-from airflow_provider_smartlyq.classify import is_transient
+from airflow_provider_smartlyq.core.classify import is_transient
+from airflow_provider_smartlyq.waits.policy import next_delay, validate_poll_interval
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Hashable

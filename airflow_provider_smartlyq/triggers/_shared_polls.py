@@ -28,7 +28,7 @@ unchanged kwargs and subscribe again. A poller stops, releasing its hook's share
 aiohttp session, when its last subscriber leaves.
 
 Every failure of a shared request reaches every subscriber it concerns as the same exception,
-so they classify it the same way (:func:`airflow_provider_smartlyq.classify.is_transient`).
+so they classify it the same way (:func:`airflow_provider_smartlyq.core.classify.is_transient`).
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_smartlyq._waiting import jittered, next_delay
-from airflow_provider_smartlyq.classify import is_transient
+from airflow_provider_smartlyq.core.classify import is_transient
+from airflow_provider_smartlyq.waits.policy import jittered, next_delay
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterable

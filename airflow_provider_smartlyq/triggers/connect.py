@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smartlyq.connect_status import EXPIRY_GRACE, event_for_status, expires_at_of
+from airflow_provider_smartlyq.core.validation import redact_token, short_token, validate_state_token
 from airflow_provider_smartlyq.triggers._base import SmartlyQPollingTrigger
 from airflow_provider_smartlyq.triggers._shared_polls import ConnectRotation
-from airflow_provider_smartlyq.validation import redact_token, short_token, validate_state_token
+from airflow_provider_smartlyq.waits.connect_status import EXPIRY_GRACE, event_for_status, expires_at_of
 
 if TYPE_CHECKING:
     from collections.abc import Hashable

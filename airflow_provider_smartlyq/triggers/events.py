@@ -20,14 +20,19 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from airflow_provider_smartlyq._waiting import next_delay, validate_poll_interval
-from airflow_provider_smartlyq.classify import is_permanent, is_unexpected
+from airflow_provider_smartlyq.core.classify import is_permanent, is_unexpected
+from airflow_provider_smartlyq.core.selector import AccountSelector
 from airflow_provider_smartlyq.exceptions import (
     SmartlyQValidationError,
     SmartlyQWatcherStoppedError,
 )
-from airflow_provider_smartlyq.selector import AccountSelector
-from airflow_provider_smartlyq.transitions import TRANSITIONS, diff_snapshot, validate_days, validate_events
+from airflow_provider_smartlyq.waits.policy import next_delay, validate_poll_interval
+from airflow_provider_smartlyq.waits.transitions import (
+    TRANSITIONS,
+    diff_snapshot,
+    validate_days,
+    validate_events,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Hashable
@@ -71,7 +76,7 @@ class AccountHealthEventTrigger(BaseEventTrigger):
 
     :param smartlyq_conn_id: The Airflow connection (its profile applies).
     :param account_ids: Watch these accounts; the four selector arguments are those of
-        :class:`~airflow_provider_smartlyq.selector.AccountSelector`.
+        :class:`~airflow_provider_smartlyq.core.selector.AccountSelector`.
     :param platforms: Watch accounts on these platforms.
     :param account_name_pattern: Watch accounts whose name matches this glob, e.g. ``"Acme *"``.
     :param all_accounts: Watch every account of the connection.
@@ -83,7 +88,7 @@ class AccountHealthEventTrigger(BaseEventTrigger):
     :param fire_on_start: On the watcher's first poll, fire for accounts already unhealthy or
         expiring; ``False`` only records them as the baseline.
     :param max_consecutive_failures: Permanent errors (401/403, 404, 422, an unusable connection:
-        see :func:`airflow_provider_smartlyq.classify.classify_error`) in a row after which the
+        see :func:`airflow_provider_smartlyq.core.classify.classify_error`) in a row after which the
         watcher stops with an error. Transient errors (no answer, 429, 5xx) never stop it.
     """
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smartlyq.health import (
+from airflow_provider_smartlyq.core.selector import AccountSelector
+from airflow_provider_smartlyq.triggers._base import SmartlyQPollingTrigger
+from airflow_provider_smartlyq.triggers._shared_polls import HealthPoll
+from airflow_provider_smartlyq.waits.health_gate import (
     evaluate,
     event_for_report,
     format_table,
     validate_min_validity_days,
 )
-from airflow_provider_smartlyq.selector import AccountSelector
-from airflow_provider_smartlyq.triggers._base import SmartlyQPollingTrigger
-from airflow_provider_smartlyq.triggers._shared_polls import HealthPoll
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -26,7 +26,7 @@ class AccountHealthTrigger(SmartlyQPollingTrigger):
     interval (at the smallest ``poll_interval`` among them): M gates cost 1 request per
     interval, not M (see :mod:`~airflow_provider_smartlyq.triggers._shared_polls`).
 
-    The verdict comes from :func:`airflow_provider_smartlyq.health.evaluate`, the same function
+    The verdict comes from :func:`airflow_provider_smartlyq.waits.health_gate.evaluate`, the same function
     the health sensor uses in poke and reschedule mode. Yields exactly one event:
 
     * ``{"status": "healthy", "accounts": [...]}``: every selected account passed; the health

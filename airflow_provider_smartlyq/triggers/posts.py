@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smartlyq.post_status import event_for_post, normalize_status
+from airflow_provider_smartlyq.core.validation import validate_account_id
 from airflow_provider_smartlyq.triggers._base import SmartlyQPollingTrigger
 from airflow_provider_smartlyq.triggers._shared_polls import PostsPoll
-from airflow_provider_smartlyq.validation import validate_account_id
+from airflow_provider_smartlyq.waits.post_status import event_for_post, normalize_status
 
 if TYPE_CHECKING:
     from collections.abc import Hashable

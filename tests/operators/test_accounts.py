@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from log_support import BOTH_LOG_LEVELS
 
-from airflow_provider_smartlyq._task import task_idempotency_key
+from airflow_provider_smartlyq._tasks.task import task_idempotency_key
 from airflow_provider_smartlyq.exceptions import SmartlyQError, SmartlyQValidationError
 from airflow_provider_smartlyq.operators.smartlyq import (
     SmartlyQDisconnectAccountOperator,

@@ -8,7 +8,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_provider_smartlyq import post_status
 from airflow_provider_smartlyq._compat import AirflowFailException, TaskDeferred
 from airflow_provider_smartlyq.exceptions import (
     SmartlyQDuplicateContentError,
@@ -22,6 +21,7 @@ from airflow_provider_smartlyq.operators.smartlyq import (
     SmartlyQPublishPostOperator,
     SmartlyQValidatePostOperator,
 )
+from airflow_provider_smartlyq.waits import post_status
 
 
 def context(run_id="manual__2025-01-01", map_index=-1, try_number=1) -> tuple[dict, dict]:

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_provider_smartlyq._task import task_idempotency_key
+from airflow_provider_smartlyq._tasks.selection import build_selector
+from airflow_provider_smartlyq._tasks.task import task_idempotency_key
 from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
-from airflow_provider_smartlyq.operators._selection import build_selector
 from airflow_provider_smartlyq.operators.smartlyq import SmartlyQListAccountsOperator
 
 

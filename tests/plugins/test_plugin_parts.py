@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from airflow_provider_smartlyq.core.selector import AccountSelector
 from airflow_provider_smartlyq.plugins import _external_views, _fastapi_apps, plugin_enabled
 from airflow_provider_smartlyq.plugins.app import connected_page
 from airflow_provider_smartlyq.plugins.webhook_events import account_payload, post_payload
-from airflow_provider_smartlyq.selector import AccountSelector
-from airflow_provider_smartlyq.transitions import diff_snapshot
+from airflow_provider_smartlyq.waits.transitions import diff_snapshot
 
 
 def test_connected_page_escapes_what_smartlyq_appends():

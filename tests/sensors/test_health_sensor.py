@@ -221,7 +221,7 @@ def test_server_errors_count_as_not_yet_in_every_mode(smartlyq_conn, monkeypatch
     ],
 )
 def test_the_health_rule_on_single_items(item, options, reason):
-    from airflow_provider_smartlyq.health import unhealthy_reason
+    from airflow_provider_smartlyq.waits.health_gate import unhealthy_reason
 
     assert unhealthy_reason({"status": "connected", "token_expired": False, **item}, **options) == reason
 

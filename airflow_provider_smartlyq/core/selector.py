@@ -16,9 +16,9 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_smartlyq.core.validation import normalize_platforms, validate_account_ids
+from airflow_provider_smartlyq.core.values import parse_list
 from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
-from airflow_provider_smartlyq.validation import normalize_platforms, validate_account_ids
-from airflow_provider_smartlyq.values import parse_list
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smartlyq.classify import is_transient
+from airflow_provider_smartlyq.core.classify import is_transient
 
 # SmartlyQPublishError lived here first; it is re-exported so that those imports keep working.
 from airflow_provider_smartlyq.exceptions import SmartlyQError, SmartlyQPublishError, SmartlyQWaitError
@@ -20,8 +20,8 @@ from airflow_provider_smartlyq.exceptions import SmartlyQError, SmartlyQPublishE
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from airflow_provider_smartlyq._waiting import PollPacer
     from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+    from airflow_provider_smartlyq.waits.policy import PollPacer
 
 __all__ = [
     "SmartlyQPublishError",

@@ -22,9 +22,9 @@ import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from airflow_provider_smartlyq._fail_fast import fail_fast
-from airflow_provider_smartlyq._waiting import PollPacer, deferral_timeout
-from airflow_provider_smartlyq.validation import validate_idempotency_key
+from airflow_provider_smartlyq._tasks.fail_fast import fail_fast
+from airflow_provider_smartlyq.core.validation import validate_idempotency_key
+from airflow_provider_smartlyq.waits.policy import PollPacer, deferral_timeout
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -79,7 +79,8 @@ def task_method(method: F) -> F:
     """
     Decorate a method Airflow calls on a task: fail fast, and close the task's hook when it ends.
 
-    Permanent errors fail the task without retries (:func:`~airflow_provider_smartlyq._fail_fast.fail_fast`).
+    Permanent errors fail the task without retries
+    (:func:`~airflow_provider_smartlyq._tasks.fail_fast.fail_fast`).
     Nested calls (``execute`` -> ``poke`` in poke mode, ``execute`` -> ``execute_complete``)
     share the hook; it closes when the outermost one returns, raises or defers
     (``TaskDeferred`` is an exception too). A poke-mode sensor keeps one hook, and its

@@ -6,7 +6,7 @@ runs it in the triggerer for every snapshot of its poll (shared or its own), and
 directly.
 
 Each account is in one *state* per snapshot, decided by
-:func:`airflow_provider_smartlyq.account_state.account_state` (the health gate's rule too) with
+:func:`airflow_provider_smartlyq.core.account_state.account_state` (the health gate's rule too) with
 ``min_validity_days=expiring_within_days``:
 
 ``unhealthy``
@@ -35,15 +35,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smartlyq.account_state import EXPIRING, HEALTHY, UNHEALTHY, account_state
+from airflow_provider_smartlyq.core.account_state import EXPIRING, HEALTHY, UNHEALTHY, account_state
+from airflow_provider_smartlyq.core.selector import account_id_of
+from airflow_provider_smartlyq.core.values import parse_number
 from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
-from airflow_provider_smartlyq.selector import account_id_of
-from airflow_provider_smartlyq.values import parse_number
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from airflow_provider_smartlyq.selector import AccountSelector
+    from airflow_provider_smartlyq.core.selector import AccountSelector
 
 RECOVERED = "recovered"
 

@@ -4,7 +4,7 @@ Fail a task at once, without retries, on errors that a retry cannot fix.
 Airflow retries a failed task ``retries`` times whatever the cause. For a 422 (the post needs an
 image) or a 409 (duplicate content) every retry fails the same way and only delays the alert, so
 operators and sensors wrap ``execute``, ``execute_complete`` and ``poke`` in :func:`fail_fast`:
-an error that :func:`~airflow_provider_smartlyq.classify.classify_error` calls permanent is
+an error that :func:`~airflow_provider_smartlyq.core.classify.classify_error` calls permanent is
 raised again as its fail-now twin, an instance of BOTH its own class and Airflow's
 ``AirflowFailException`` (failed now, no retry). ``except SmartlyQDuplicateContentError`` and
 ``on_failure_callback`` checks keep working; the message gains a "Not retried" note. Transient
@@ -17,7 +17,7 @@ import functools
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_smartlyq._compat import AirflowFailException
-from airflow_provider_smartlyq.classify import is_permanent, is_unexpected
+from airflow_provider_smartlyq.core.classify import is_permanent, is_unexpected
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -2,8 +2,8 @@
 The one rule for what an account's health row means: healthy, expiring or unhealthy, and why.
 
 Every place that judges an account asks :func:`account_state`: the health gate
-(:func:`airflow_provider_smartlyq.health.unhealthy_reason`, so the health sensor, its trigger and
-the reconnect-link operator), the event watcher (:func:`airflow_provider_smartlyq.transitions.classify`)
+(:func:`airflow_provider_smartlyq.waits.health_gate.unhealthy_reason`, so the health sensor, its trigger and
+the reconnect-link operator), the event watcher (:func:`airflow_provider_smartlyq.waits.transitions.classify`)
 and the hook's ``paused`` flag (:func:`is_paused`). A row cannot be "fine" for one of them and
 "needs a human" for another. Pure code, standard library only: cheap to import anywhere, and
 meant to be reused by anything that shows account health (a UI view, a report).

@@ -12,8 +12,8 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from airflow_provider_smartlyq.core.values import parse_number
 from airflow_provider_smartlyq.exceptions import SmartlyQRateLimitError
-from airflow_provider_smartlyq.values import parse_number
 
 #: Seconds the Airflow-side deferral timeout allows beyond a trigger's own deadline, so that the
 #: trigger's ``timeout`` event (and the task's clear message) always wins the race.

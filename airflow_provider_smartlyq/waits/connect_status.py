@@ -11,15 +11,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smartlyq.classify import is_transient
+from airflow_provider_smartlyq.core.classify import is_transient
+from airflow_provider_smartlyq.core.validation import redact_token, short_token
 from airflow_provider_smartlyq.exceptions import SmartlyQError, SmartlyQWaitError
-from airflow_provider_smartlyq.validation import redact_token, short_token
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from airflow_provider_smartlyq._waiting import PollPacer
     from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+    from airflow_provider_smartlyq.waits.policy import PollPacer
 
 #: What the user of a task should do when the link it waited for ended without an account.
 RERUN_CREATE = "re-run the task (clear it, or let a retry run) to create a new link and send it to the user"

@@ -5,7 +5,7 @@ Operators and sensors acting on several accounts take ``account_ids``, ``platfor
 ``account_name_pattern`` and ``all_accounts`` as template fields, so a brand can come from
 ``params`` or XCom. :class:`AccountSelectionMixin` stores them, checks them at parse time when
 nothing is templated (a DAG with no criterion fails to import rather than at 22:00), and builds
-the :class:`~airflow_provider_smartlyq.selector.AccountSelector` at execute time, after
+the :class:`~airflow_provider_smartlyq.core.selector.AccountSelector` at execute time, after
 rendering. Only the standard library and the provider's light modules are imported here, so
 sensors can reuse it without pulling in the hook or its HTTP libraries.
 """
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smartlyq.selector import AccountSelector
-from airflow_provider_smartlyq.values import parse_bool
+from airflow_provider_smartlyq.core.selector import AccountSelector
+from airflow_provider_smartlyq.core.values import parse_bool
 
 if TYPE_CHECKING:
     from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook

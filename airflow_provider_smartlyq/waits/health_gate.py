@@ -5,7 +5,7 @@ Pure functions over the answer of ``GET /social/accounts/health``: the health se
 and reschedule mode) and :class:`~airflow_provider_smartlyq.triggers.smartlyq.AccountHealthTrigger`
 (deferrable mode) both call :func:`evaluate`, so the three modes reach the same verdict on the
 same data. What one account's row means comes from
-:func:`airflow_provider_smartlyq.account_state.account_state`, the rule the event watcher uses
+:func:`airflow_provider_smartlyq.core.account_state.account_state`, the rule the event watcher uses
 too. No I/O, standard library and the provider's light modules only.
 """
 
@@ -14,13 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smartlyq.account_state import account_state
-from airflow_provider_smartlyq.values import parse_number
+from airflow_provider_smartlyq.core.account_state import account_state
+from airflow_provider_smartlyq.core.values import parse_number
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from airflow_provider_smartlyq.selector import AccountSelector
+    from airflow_provider_smartlyq.core.selector import AccountSelector
 
 
 def validate_min_validity_days(value: object) -> float:
@@ -34,7 +34,7 @@ def unhealthy_reason(
     """
     Return why one account does not pass the gate, or ``None`` when it does.
 
-    It passes when :func:`~airflow_provider_smartlyq.account_state.account_state` calls it
+    It passes when :func:`~airflow_provider_smartlyq.core.account_state.account_state` calls it
     ``healthy`` for ``min_validity_days`` (status ``connected``, token not expired, at least
     ``min_validity_days`` of validity) and it is not paused, unless ``allow_paused``. Every
     failed rule is named.

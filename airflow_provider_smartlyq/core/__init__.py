@@ -1,0 +1,8 @@
+"""
+The rules everything else builds on: pure code, no I/O, standard library and the provider's errors.
+
+``classify`` (what an error means), ``account_state`` (what a health row means),
+``selector`` (which accounts), ``validation`` (arguments before anything is sent),
+``values`` (reading rendered numbers, flags, lists and dicts) and ``lazy`` (the public
+modules' lazy exports).
+"""
