@@ -19,7 +19,7 @@ help:
 	@echo "make demo        run the example DAGs against the emulator and print a summary"
 	@echo "make test        lint, types, docs build, the test suite and the packaging check"
 	@echo "make test-matrix unit tests and example DAGs on every supported Airflow (not in CI yet)"
-	@echo "make lint        ruff check, ruff format --check and mypy only"
+	@echo "make lint        ruff check, ruff format --check, mypy and import-linter only"
 	@echo "make docs        build the docs into site/ (mkdocs --strict, raw-role check)"
 	@echo "make format      apply ruff fixes and formatting"
 	@echo "make serve-docs  serve the docs on http://127.0.0.1:8000"

@@ -5,8 +5,9 @@ Run the project's commands, creating or reusing the local virtualenv ``.venv`` f
 ``make demo`` and ``make test`` call this script; without ``make``, run it directly::
 
     python3 scripts/dev.py demo    # emulator + example DAGs under `airflow dags test`, then a summary
-    python3 scripts/dev.py test    # ruff, ruff format --check, mypy, mkdocs --strict + role check,
-                                   # pytest, packaging check (build, twine check, wheel in a fresh venv)
+    python3 scripts/dev.py test    # ruff, ruff format --check, mypy, import-linter, mkdocs --strict
+                                   # + role check, pytest, packaging check (build, twine check,
+                                   # wheel in a fresh venv)
     python3 scripts/dev.py matrix  # unit tests and example DAGs on Airflow 3.1, 3.2 and 3.3 (lanes)
 
 Only the standard library is used here, so any Python >= 3.10 with ``venv`` and ``pip`` can run
@@ -110,6 +111,8 @@ def checks(pytest_args: list[str], site_dir: str) -> list[tuple[str, list[str]]]
         ("ruff check", [tool("ruff"), "check", "--no-cache", "."]),
         ("ruff format --check", [tool("ruff"), "format", "--check", "--no-cache", "."]),
         ("mypy", [tool("mypy")]),  # the package, from [tool.mypy] in pyproject.toml
+        # The layers and the no-cycles rule, from [tool.importlinter] in pyproject.toml.
+        ("import-linter contracts", [tool("lint-imports"), "--no-cache"]),
         ("mkdocs build --strict", [tool("mkdocs"), "build", "--strict", "--site-dir", site_dir]),
         # Sphinx roles (:class:`x`) must have become links, not raw text, in the built pages.
         ("mkdocs raw-role check", [str(venv_python()), str(ROLE_CHECK), site_dir]),
@@ -164,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         "matrix", help="the version matrix: unit tests and example DAGs per supported Airflow (lane names)"
     )
     sub.add_parser("package", help="the packaging check only (build, twine check, install the wheel)")
-    sub.add_parser("lint", help="ruff check, ruff format --check and mypy only")
+    sub.add_parser("lint", help="ruff check, ruff format --check, mypy and the import-linter contracts only")
     sub.add_parser("docs", help="mkdocs build --strict into site/, plus the raw-role check")
     sub.add_parser("format", help="apply ruff's fixes and formatting")
     sub.add_parser("serve-docs", help="serve the docs with live reload on http://127.0.0.1:8000")
@@ -191,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "package":
         return run_checks({"package"}, [])
     if args.command == "lint":
-        return run_checks({"ruff", "mypy"}, [])
+        return run_checks({"ruff", "mypy", "import-linter"}, [])
     if args.command == "docs":
         site = REPO / "site"
         code = run_checks({"mkdocs"}, [], keep_site=site)
