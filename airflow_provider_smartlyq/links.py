@@ -6,8 +6,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperatorLink
 
-from airflow_provider_smartlyq.core.validation import server_url
-
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
     from airflow.sdk.types import TaskInstanceKey
@@ -60,6 +58,8 @@ class _XComLink(BaseOperatorLink):
         # stores the answer for the UI. Reading an XCom that was never pushed logs an
         # error-level "XCom not found" there, a false alarm on every healthy run, so the link
         # comes from what this task pushed in this process (see push_link) and nothing else.
+        from airflow_provider_smartlyq.core.validation import server_url
+
         pushed: dict[str, Any] = getattr(operator, _PUSHED_ATTR, None) or {}
         return server_url(pushed.get(self.xcom_key)) or ""
 

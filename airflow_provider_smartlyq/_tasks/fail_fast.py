@@ -22,7 +22,7 @@ from airflow_provider_smartlyq.core.classify import is_permanent, is_unexpected
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["fail_fast", "fail_now"]
+__all__ = ["fail_fast", "fail_now", "fail_now_if_permanent"]
 
 F = TypeVar("F", bound="Callable[..., Any]")
 
@@ -58,6 +58,15 @@ def fail_now(exc: BaseException) -> BaseException:
     return twin
 
 
+def fail_now_if_permanent(exc: BaseException) -> BaseException | None:
+    """Return the fail-now twin of ``exc`` when it is permanent; ``None`` to raise it unchanged."""
+    # Only errors about SmartlyQ, its connection or the network are judged; Airflow's own
+    # control flow (deferral, skip, sensor timeout, reschedule) and plain bugs pass untouched.
+    if is_unexpected(exc) or isinstance(exc, AirflowFailException) or not is_permanent(exc):
+        return None
+    return fail_now(exc)
+
+
 def fail_fast(method: F) -> F:
     """Decorate a task method so that permanent SmartlyQ errors fail the task without retries."""
 
@@ -66,10 +75,9 @@ def fail_fast(method: F) -> F:
         try:
             return method(*args, **kwargs)
         except Exception as exc:
-            # Only errors about SmartlyQ, its connection or the network are judged; Airflow's own
-            # control flow (deferral, skip, sensor timeout, reschedule) and plain bugs pass untouched.
-            if is_unexpected(exc) or isinstance(exc, AirflowFailException) or not is_permanent(exc):
+            twin = fail_now_if_permanent(exc)
+            if twin is None:
                 raise
-            raise fail_now(exc) from exc
+            raise twin from exc
 
     return wrapper  # type: ignore[return-value]

@@ -6,18 +6,16 @@ Operators and sensors acting on several accounts take ``account_ids``, ``platfor
 ``params`` or XCom. :class:`AccountSelectionMixin` stores them, checks them at parse time when
 nothing is templated (a DAG with no criterion fails to import rather than at 22:00), and builds
 the :class:`~airflow_provider_smartlyq.core.selector.AccountSelector` at execute time, after
-rendering. Only the standard library and the provider's light modules are imported here, so
-sensors can reuse it without pulling in the hook or its HTTP libraries.
+rendering. Only the standard library is imported when a DAG file is parsed; the selector
+loads when a selection is built.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smartlyq.core.selector import AccountSelector
-from airflow_provider_smartlyq.core.values import parse_bool
-
 if TYPE_CHECKING:
+    from airflow_provider_smartlyq.core.selector import AccountSelector
     from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
 
 #: Template fields every selector-taking operator or sensor declares (add its own after these).
@@ -51,6 +49,9 @@ def build_selector(
 
     :raises SmartlyQValidationError: no criterion without ``all_accounts=True``, or a bad value.
     """
+    from airflow_provider_smartlyq.core.selector import AccountSelector
+    from airflow_provider_smartlyq.core.values import parse_bool
+
     pattern = account_name_pattern.strip() if isinstance(account_name_pattern, str) else account_name_pattern
     return AccountSelector.build(
         account_ids=account_ids,

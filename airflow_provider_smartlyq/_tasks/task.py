@@ -10,8 +10,9 @@ What every SmartlyQ operator and sensor does around its own work, written once.
   until the final event or the deadline; :func:`defer_until_connected` and
   :func:`defer_until_final` hand a wait to its trigger.
 
-Standard library and the provider's light modules only at import time: operator and sensor
-modules import this when a DAG file is parsed.
+Only the standard library at import time: operator and sensor modules import this when a DAG
+file is parsed, so everything else (the wait rules, the error classification, the hook) is
+imported where it is used, when a task runs.
 """
 
 from __future__ import annotations
@@ -22,18 +23,16 @@ import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from airflow_provider_smartlyq._tasks.fail_fast import fail_fast
-from airflow_provider_smartlyq.core.validation import validate_idempotency_key
-from airflow_provider_smartlyq.waits.policy import PollPacer, deferral_timeout
-
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from airflow.sdk import BaseOperator
 
     from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+    from airflow_provider_smartlyq.waits.policy import PollPacer
 
 __all__ = [
+    "PacedPokes",
     "SmartlyQTaskMixin",
     "check_then_defer_or_poll",
     "defer_until_connected",
@@ -75,6 +74,34 @@ class SmartlyQTaskMixin:
             hook.close()
 
 
+class PacedPokes:
+    """
+    Mixin for sensors: every poke interval gets jitter, and after a 429 at least its Retry-After.
+
+    Airflow's ``BaseSensorOperator`` sleeps (poke mode) or reschedules (reschedule mode) for
+    ``_get_next_poke_interval()``; this mixin adjusts that value with :attr:`pacer`
+    (:class:`~airflow_provider_smartlyq.waits.policy.PollPacer`, the worker side of the wait
+    rules). Put it before ``BaseSensorOperator`` in the bases, and pass ``self.pacer`` to the check.
+    """
+
+    _pacer: PollPacer | None = None
+
+    @property
+    def pacer(self) -> PollPacer:
+        """Return this sensor's pacer (built on first use, from ``poke_interval``)."""
+        if self._pacer is None:
+            from airflow_provider_smartlyq.waits.policy import PollPacer
+
+            self._pacer = PollPacer(float(self.poke_interval))  # type: ignore[attr-defined]
+        return self._pacer
+
+    def _get_next_poke_interval(self, started_at: Any, run_duration: Any, poke_count: int) -> float:
+        interval = super()._get_next_poke_interval(started_at, run_duration, poke_count)  # type: ignore[misc]
+        # Never past the sensor's timeout: Airflow checks it only after the next poke.
+        left = float(self.timeout) - float(run_duration())  # type: ignore[attr-defined]
+        return self.pacer.delay(interval, end_time=time.time() + max(0.0, left))
+
+
 def task_method(method: F) -> F:
     """
     Decorate a method Airflow calls on a task: fail fast, and close the task's hook when it ends.
@@ -87,14 +114,19 @@ def task_method(method: F) -> F:
     keep-alive connection, across its pokes; a reschedule-mode sensor closes it after each.
     """
 
-    checked = fail_fast(method)
-
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         depth = self.__dict__.get(_DEPTH, 0)
         self.__dict__[_DEPTH] = depth + 1
         try:
-            return checked(self, *args, **kwargs)
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            from airflow_provider_smartlyq._tasks.fail_fast import fail_now_if_permanent
+
+            twin = fail_now_if_permanent(exc)
+            if twin is None:
+                raise
+            raise twin from exc
         finally:
             self.__dict__[_DEPTH] = depth
             if depth == 0:
@@ -112,6 +144,8 @@ def idempotency_key(action: str, *parts: object) -> str:
     instead of acting twice. An action too long for 64 characters falls back to
     ``af:<61 hex digits>`` (the action still counts in the digits).
     """
+    from airflow_provider_smartlyq.core.validation import validate_idempotency_key
+
     digest = hashlib.sha256("|".join(str(part) for part in (action, *parts)).encode()).hexdigest()
     key = f"af:{action}:{digest[:48]}"
     if len(key) > 64:
@@ -162,6 +196,8 @@ def check_then_defer_or_poll(
     :param end_time: Unix seconds when the worker stops polling.
     :param timeout_event: The event returned when ``end_time`` passes first.
     """
+    from airflow_provider_smartlyq.waits.policy import PollPacer
+
     pacer = PollPacer(poll_interval)
     event = check(pacer)
     if event is not None:
@@ -191,6 +227,7 @@ def defer_until_connected(
     :raises TaskDeferred: always (that is how a task defers).
     """
     from airflow_provider_smartlyq.triggers.connect import ConnectCompletedTrigger
+    from airflow_provider_smartlyq.waits.policy import deferral_timeout
 
     task.defer(
         trigger=ConnectCompletedTrigger(
@@ -216,6 +253,7 @@ def defer_until_final(
     :raises TaskDeferred: always.
     """
     from airflow_provider_smartlyq.triggers.posts import PostPublishedTrigger
+    from airflow_provider_smartlyq.waits.policy import deferral_timeout
 
     task.defer(
         trigger=PostPublishedTrigger(

@@ -20,24 +20,14 @@ from airflow_provider_smartlyq._tasks.selection import (
     select_accounts,
 )
 from airflow_provider_smartlyq._tasks.task import SmartlyQTaskMixin, task_idempotency_key, task_method
-from airflow_provider_smartlyq.core.selector import account_id_of
-from airflow_provider_smartlyq.core.validation import validate_account_id
-from airflow_provider_smartlyq.core.values import parse_bool
-from airflow_provider_smartlyq.exceptions import (
-    SmartlyQBatchError,
-    SmartlyQError,
-    SmartlyQNotEnabledError,
-    SmartlyQNotFoundError,
-    SmartlyQValidationError,
-)
 from airflow_provider_smartlyq.links import SmartlyQReconnectLink, push_link
-from airflow_provider_smartlyq.waits.health_gate import unhealthy_reason
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from airflow.sdk import Context
 
+    from airflow_provider_smartlyq.exceptions import SmartlyQError
     from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
 
 __all__ = [
@@ -58,6 +48,8 @@ def _name_of(account: Mapping[str, Any]) -> str | None:
 
 
 def _health_by_id(health: Mapping[str, Any]) -> dict[int, dict[str, Any]]:
+    from airflow_provider_smartlyq.core.selector import account_id_of
+
     rows: dict[int, dict[str, Any]] = {}
     for row in health.get("accounts") or []:
         if isinstance(row, dict) and (account_id := account_id_of(row)) is not None:
@@ -74,6 +66,8 @@ def needs_reconnect(health_row: Mapping[str, Any]) -> bool:
     (a paused account needs no reconnect). A token that is merely expiring is not included:
     SmartlyQ refreshes tokens itself, and asks for a human only once the health turns bad.
     """
+    from airflow_provider_smartlyq.waits.health_gate import unhealthy_reason
+
     return unhealthy_reason(health_row, min_validity_days=0, allow_paused=True) is not None
 
 
@@ -107,6 +101,9 @@ class _SetPausedOperator(_SmartlyQAccountsOperator):
     @task_method
     def execute(self, context: Context) -> list[dict[str, Any]]:
         """Bring the selected accounts to the target state; fail at the end if any write failed."""
+        from airflow_provider_smartlyq.core.selector import account_id_of
+        from airflow_provider_smartlyq.exceptions import SmartlyQBatchError, SmartlyQError
+
         selector = self.build_selector()  # bad input fails here, before any request
         hook = self.hook
         accounts = select_accounts(hook, selector)
@@ -173,6 +170,8 @@ class _SetPausedOperator(_SmartlyQAccountsOperator):
         carries it as a bool. Otherwise read the state from ONE bulk health call, whose
         per-account ``is_active`` (turned into ``paused`` by the hook) is documented.
         """
+        from airflow_provider_smartlyq.core.selector import account_id_of
+
         flags = {account_id_of(a): a.get("paused") for a in accounts}
         if all(isinstance(flag, bool) for flag in flags.values()):
             return {k: v for k, v in flags.items() if k is not None}
@@ -260,6 +259,8 @@ class SmartlyQListAccountsOperator(_SmartlyQAccountsOperator):
     template_fields: Sequence[str] = (*SELECTION_TEMPLATE_FIELDS, "include_health")
 
     def __init__(self, *, include_health: bool | str = False, **kwargs: Any) -> None:
+        from airflow_provider_smartlyq.core.values import parse_bool
+
         super().__init__(**kwargs)
         self.include_health = include_health
         if not is_templated(include_health):
@@ -268,6 +269,9 @@ class SmartlyQListAccountsOperator(_SmartlyQAccountsOperator):
     @task_method
     def execute(self, context: Context) -> list[dict[str, Any]]:
         """Return the selected accounts, with one bulk health call merged in when asked."""
+        from airflow_provider_smartlyq.core.selector import account_id_of
+        from airflow_provider_smartlyq.core.values import parse_bool
+
         selector = self.build_selector()
         include_health = parse_bool(self.include_health, "include_health", default=False)
         hook = self.hook
@@ -310,6 +314,8 @@ class SmartlyQReconnectUrlOperator(_SmartlyQAccountsOperator):
     operator_extra_links = (SmartlyQReconnectLink(),)
 
     def __init__(self, *, unhealthy_only: bool | str = True, **kwargs: Any) -> None:
+        from airflow_provider_smartlyq.core.values import parse_bool
+
         super().__init__(**kwargs)
         self.unhealthy_only = unhealthy_only
         if not is_templated(unhealthy_only):
@@ -318,6 +324,9 @@ class SmartlyQReconnectUrlOperator(_SmartlyQAccountsOperator):
     @task_method
     def execute(self, context: Context) -> dict[str, str]:
         """Return ``{account id: reconnect URL}``; push the first URL for the extra link."""
+        from airflow_provider_smartlyq.core.selector import account_id_of
+        from airflow_provider_smartlyq.core.values import parse_bool
+
         selector = self.build_selector()
         unhealthy_only = parse_bool(self.unhealthy_only, "unhealthy_only", default=True)
         urls: dict[str, str] = {}
@@ -369,6 +378,8 @@ class SmartlyQDisconnectAccountOperator(SmartlyQTaskMixin, BaseOperator):
         smartlyq_conn_id: str = "smartlyq_default",
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_smartlyq.core.validation import validate_account_id
+
         super().__init__(**kwargs)
         self.account_id = account_id
         self.confirm_account_name = confirm_account_name
@@ -381,6 +392,14 @@ class SmartlyQDisconnectAccountOperator(SmartlyQTaskMixin, BaseOperator):
     @task_method
     def execute(self, context: Context) -> dict[str, Any]:
         """Disconnect the account if its name matches; treat an account already gone as success."""
+        from airflow_provider_smartlyq.core.selector import account_id_of
+        from airflow_provider_smartlyq.core.validation import validate_account_id
+        from airflow_provider_smartlyq.exceptions import (
+            SmartlyQNotEnabledError,
+            SmartlyQNotFoundError,
+            SmartlyQValidationError,
+        )
+
         account_id = validate_account_id(self.account_id)
         confirm = _confirmation(self.confirm_account_name)
         gone = {
@@ -421,6 +440,8 @@ class SmartlyQDisconnectAccountOperator(SmartlyQTaskMixin, BaseOperator):
 
 
 def _confirmation(value: Any) -> str:
+    from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
+
     if not isinstance(value, str) or not value.strip():
         raise SmartlyQValidationError.local(
             "confirm_account_name must be the account's current name (a non-empty string)"

@@ -22,16 +22,7 @@ from airflow_provider_smartlyq._tasks.task import (
     task_idempotency_key,
     task_method,
 )
-from airflow_provider_smartlyq.core.validation import normalize_platform, short_token, validate_return_url
-from airflow_provider_smartlyq.exceptions import SmartlyQError
 from airflow_provider_smartlyq.links import SmartlyQConnectLink, push_link, restore_link
-from airflow_provider_smartlyq.waits.connect_status import (
-    RERUN_CREATE,
-    account_from_event,
-    check_connect_link,
-    normalize_account,
-)
-from airflow_provider_smartlyq.waits.policy import validate_poll_interval, validate_timeout
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -86,6 +77,9 @@ class SmartlyQConnectAccountOperator(SmartlyQTaskMixin, BaseOperator):
         smartlyq_conn_id: str = "smartlyq_default",
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_smartlyq.core.validation import normalize_platform, validate_return_url
+        from airflow_provider_smartlyq.waits.policy import validate_poll_interval, validate_timeout
+
         super().__init__(**kwargs)
         # Literal values are checked now, so a typo fails when the DAG is parsed; templated
         # ones only render later and are checked in execute(), before any request.
@@ -104,6 +98,14 @@ class SmartlyQConnectAccountOperator(SmartlyQTaskMixin, BaseOperator):
     @task_method
     def execute(self, context: Context) -> dict[str, Any]:
         """Create the link, push it to XCom, and wait for the user when asked to."""
+        from airflow_provider_smartlyq.core.validation import (
+            normalize_platform,
+            short_token,
+            validate_return_url,
+        )
+        from airflow_provider_smartlyq.exceptions import SmartlyQError
+        from airflow_provider_smartlyq.waits.connect_status import check_connect_link, normalize_account
+
         platform = normalize_platform(self.platform)
         return_url = validate_return_url(self.return_url or None)  # a template may render ""
         # The key varies per try on purpose: a retried or cleared task must create a NEW link
@@ -167,6 +169,8 @@ class SmartlyQConnectAccountOperator(SmartlyQTaskMixin, BaseOperator):
     @task_method
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Return the connected account, or fail saying what to do next."""
+        from airflow_provider_smartlyq.waits.connect_status import RERUN_CREATE, account_from_event
+
         restore_link(self, context["ti"], SmartlyQConnectLink.xcom_key)
         account = account_from_event(event, rerun_hint=RERUN_CREATE)
         self.log.info(

@@ -28,22 +28,7 @@ from airflow_provider_smartlyq._tasks.task import (
     task_idempotency_key,
     task_method,
 )
-from airflow_provider_smartlyq.core.validation import normalize_platforms, validate_idempotency_key
-from airflow_provider_smartlyq.core.values import parse_bool, parse_list, parse_mapping
-from airflow_provider_smartlyq.exceptions import (
-    SmartlyQIdempotencyConflictError,
-    SmartlyQInsufficientBalanceError,
-    SmartlyQValidationError,
-)
 from airflow_provider_smartlyq.links import SmartlyQPostLink
-from airflow_provider_smartlyq.waits.policy import validate_poll_interval, validate_timeout
-from airflow_provider_smartlyq.waits.post_status import (
-    FAILED,
-    PARTIAL,
-    check_post,
-    push_post_xcoms,
-    result_from_event,
-)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -75,6 +60,8 @@ def post_idempotency_key(dag_id: str, run_id: str, task_id: str, map_index: int 
 
 def platforms_and_ids(accounts: Iterable[Mapping[str, Any]]) -> tuple[list[int], list[str]]:
     """Return the account ids (sorted) and their platforms in that order: a stable body across tries."""
+    from airflow_provider_smartlyq.core.validation import normalize_platforms
+
     ordered = sorted(accounts, key=lambda a: int(a["id"]))
     ids = [int(a["id"]) for a in ordered]
     return ids, normalize_platforms([str(a.get("platform")) for a in ordered]) or []
@@ -86,6 +73,8 @@ def check_literal_content(content: object) -> None:
 
     :raises SmartlyQValidationError: ``content`` is ``None`` or blank text.
     """
+    from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
+
     if content is None or (isinstance(content, str) and not is_templated(content) and not content.strip()):
         raise SmartlyQValidationError.local("content must be non-empty text")
 
@@ -234,6 +223,10 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, SmartlyQTaskMixin, Base
         smartlyq_conn_id: str = "smartlyq_default",
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_smartlyq.core.validation import validate_idempotency_key
+        from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
+        from airflow_provider_smartlyq.waits.policy import validate_poll_interval, validate_timeout
+
         super().__init__(**kwargs)
         self._init_selection(account_ids, platforms, account_name_pattern, all_accounts)
         # Literal mistakes fail when the DAG is parsed; templated values are checked in execute().
@@ -266,6 +259,8 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, SmartlyQTaskMixin, Base
     @task_method
     def execute(self, context: Context) -> dict[str, Any]:
         """Create (or replay) the post, then wait for it to publish when asked to."""
+        from airflow_provider_smartlyq.waits.post_status import check_post
+
         selector = self.build_selector()  # bad input fails here, before any request
         # One key for every try and clear of this task instance: a retry replays the post.
         key = self.idempotency_key or task_idempotency_key(context, "post", per_try=False)
@@ -322,12 +317,20 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, SmartlyQTaskMixin, Base
 
     def _validate(self, hook: SmartlyQHook, platforms: list[str]) -> None:
         """Dry-run the post (free); fail now, listing the problems, when SmartlyQ would refuse it."""
+        from airflow_provider_smartlyq.core.values import parse_list
+
         report = hook.validate_post(self.content, platforms, parse_list(self.media_urls, split=False) or None)
         judge_report(report, platforms, self.log)
 
     def _create(
         self, hook: SmartlyQHook, account_ids: list[int], platforms: list[str], key: str | None
     ) -> Any:
+        from airflow_provider_smartlyq.core.values import parse_bool, parse_list, parse_mapping
+        from airflow_provider_smartlyq.exceptions import (
+            SmartlyQIdempotencyConflictError,
+            SmartlyQInsufficientBalanceError,
+        )
+
         try:
             return hook.create_post(
                 self.content,
@@ -385,6 +388,8 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, SmartlyQTaskMixin, Base
         self, hook: SmartlyQHook, context: Context, post_id: int, event: dict[str, Any]
     ) -> dict[str, Any] | None:
         """Re-publish the failed platforms of a replayed post; return its new final event (or None)."""
+        from airflow_provider_smartlyq.waits.post_status import FAILED, PARTIAL, check_post
+
         failed = sorted(p for p in event.get("errors") or {} if not p.startswith("_"))
         if not self.retry_failed_platforms or event.get("status") not in (FAILED, PARTIAL) or not failed:
             return event
@@ -400,6 +405,8 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, SmartlyQTaskMixin, Base
     @task_method
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Push the post's URLs; return the result, or fail with each platform's error."""
+        from airflow_provider_smartlyq.waits.post_status import push_post_xcoms, result_from_event
+
         push_post_xcoms(self, context["ti"], event)
         hint = RETRY_HINT if self.retry_failed_platforms else ""
         return result_from_event(event, fail_on_partial=self.fail_on_partial, log=self.log, hint=hint)

@@ -17,7 +17,6 @@ from airflow_provider_smartlyq._tasks.selection import (
     select_accounts,
 )
 from airflow_provider_smartlyq._tasks.task import SmartlyQTaskMixin, task_method
-from airflow_provider_smartlyq.core.values import parse_list
 from airflow_provider_smartlyq.operators.posts import check_literal_content, judge_report, platforms_and_ids
 
 if TYPE_CHECKING:
@@ -73,6 +72,8 @@ class SmartlyQValidatePostOperator(AccountSelectionMixin, SmartlyQTaskMixin, Bas
     @task_method
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate for the selected accounts' platforms; fail listing the problems."""
+        from airflow_provider_smartlyq.core.values import parse_list
+
         selector = self.build_selector()
         _, platforms = platforms_and_ids(select_accounts(self.hook, selector))
         # A list param renders as its repr ("['https://...']"): read it back as a list.

@@ -14,18 +14,12 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow_provider_smartlyq._compat import AirflowSensorTimeout, conf
 from airflow_provider_smartlyq._tasks.selection import is_templated
 from airflow_provider_smartlyq._tasks.task import (
+    PacedPokes,
     SmartlyQTaskMixin,
     check_then_defer_or_poll,
     defer_until_connected,
     task_method,
 )
-from airflow_provider_smartlyq.core.validation import short_token, validate_state_token
-from airflow_provider_smartlyq.waits.connect_status import (
-    RERUN_UPSTREAM,
-    account_from_event,
-    check_connect_link,
-)
-from airflow_provider_smartlyq.waits.policy import PacedPokes
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -66,6 +60,8 @@ class SmartlyQConnectCompletedSensor(PacedPokes, SmartlyQTaskMixin, BaseSensorOp
         timeout: float = 20 * 60,
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_smartlyq.core.validation import validate_state_token
+
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
         if not is_templated(state_token):
             validate_state_token(state_token)
@@ -76,6 +72,9 @@ class SmartlyQConnectCompletedSensor(PacedPokes, SmartlyQTaskMixin, BaseSensorOp
     @task_method
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """Check the link once: done with the account, not yet, or fail (expired)."""
+        from airflow_provider_smartlyq.core.validation import validate_state_token
+        from airflow_provider_smartlyq.waits.connect_status import check_connect_link
+
         event = check_connect_link(self.hook, validate_state_token(self.state_token), self.log, self.pacer)
         if event is None:
             return False
@@ -84,6 +83,9 @@ class SmartlyQConnectCompletedSensor(PacedPokes, SmartlyQTaskMixin, BaseSensorOp
     @task_method
     def execute(self, context: Context) -> Any:
         """Check once; then defer (deferrable) or poke/reschedule as configured."""
+        from airflow_provider_smartlyq.core.validation import short_token, validate_state_token
+        from airflow_provider_smartlyq.waits.connect_status import check_connect_link
+
         if not self.deferrable:
             return super().execute(context)
         state_token = validate_state_token(self.state_token)
@@ -112,6 +114,8 @@ class SmartlyQConnectCompletedSensor(PacedPokes, SmartlyQTaskMixin, BaseSensorOp
     @task_method
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Return the connected account, or fail the way poke mode would."""
+        from airflow_provider_smartlyq.waits.connect_status import RERUN_UPSTREAM, account_from_event
+
         if event.get("status") == "timeout":
             raise AirflowSensorTimeout(
                 f"The connect link was not approved within {self.timeout:g} s; {RERUN_UPSTREAM}."

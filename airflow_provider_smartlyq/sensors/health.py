@@ -13,24 +13,20 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_smartlyq._compat import AirflowFailException, AirflowSensorTimeout, conf
 from airflow_provider_smartlyq._tasks.selection import SELECTION_TEMPLATE_FIELDS, AccountSelectionMixin
-from airflow_provider_smartlyq._tasks.task import SmartlyQTaskMixin, check_then_defer_or_poll, task_method
-from airflow_provider_smartlyq.core.classify import is_transient
-from airflow_provider_smartlyq.exceptions import SmartlyQError, SmartlyQWaitError
-from airflow_provider_smartlyq.links import SmartlyQReconnectLink, push_link
-from airflow_provider_smartlyq.waits.health_gate import (
-    HealthReport,
-    evaluate,
-    event_for_report,
-    format_table,
-    unhealthy_summary,
-    validate_min_validity_days,
+from airflow_provider_smartlyq._tasks.task import (
+    PacedPokes,
+    SmartlyQTaskMixin,
+    check_then_defer_or_poll,
+    task_method,
 )
-from airflow_provider_smartlyq.waits.policy import PacedPokes, deferral_timeout
+from airflow_provider_smartlyq.links import SmartlyQReconnectLink, push_link
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow.sdk import Context
+
+    from airflow_provider_smartlyq.waits.health_gate import HealthReport
 
 __all__ = ["SmartlyQHealthSensor"]
 
@@ -90,6 +86,8 @@ class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, SmartlyQTaskMixin,
         smartlyq_conn_id: str = "smartlyq_default",
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_smartlyq.waits.health_gate import validate_min_validity_days
+
         super().__init__(poke_interval=poke_interval, **kwargs)
         self._init_selection(account_ids, platforms, account_name_pattern, all_accounts)
         self.min_validity_days = validate_min_validity_days(min_validity_days)
@@ -125,6 +123,9 @@ class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, SmartlyQTaskMixin,
         :raises SmartlyQValidationError: bad or empty selection, unknown ids (before or after the
             request), and permanent API errors as their typed errors.
         """
+        from airflow_provider_smartlyq.core.classify import is_transient
+        from airflow_provider_smartlyq.waits.health_gate import evaluate
+
         selector = self.build_selector()  # bad input fails before anything is sent
         try:
             answer = self.hook.get_accounts_health()
@@ -144,6 +145,8 @@ class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, SmartlyQTaskMixin,
     @task_method
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """Check once: done with the healthy accounts, not yet, or fail (``fail_on_unhealthy``)."""
+        from airflow_provider_smartlyq.waits.health_gate import event_for_report
+
         report = self.check()
         if report is None:
             return False
@@ -156,6 +159,8 @@ class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, SmartlyQTaskMixin,
     @task_method
     def execute(self, context: Context) -> Any:
         """Check once; then defer (deferrable) or poke/reschedule as configured."""
+        from airflow_provider_smartlyq.waits.health_gate import event_for_report
+
         if not self.deferrable:
             return super().execute(context)
         end_time = time.time() + self.timeout
@@ -181,6 +186,7 @@ class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, SmartlyQTaskMixin,
 
     def _defer(self, end_time: float) -> NoReturn:
         from airflow_provider_smartlyq.triggers.health import AccountHealthTrigger
+        from airflow_provider_smartlyq.waits.policy import deferral_timeout
 
         self.defer(
             trigger=AccountHealthTrigger(
@@ -207,6 +213,9 @@ class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, SmartlyQTaskMixin,
         :raises SmartlyQWaitError: ``error`` (bad selection, permanent API error); the task then
             fails without retries.
         """
+        from airflow_provider_smartlyq.exceptions import SmartlyQWaitError
+        from airflow_provider_smartlyq.waits.health_gate import unhealthy_summary
+
         status = event.get("status")
         if status == "healthy":
             accounts = list(event.get("accounts") or [])
@@ -236,6 +245,8 @@ class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, SmartlyQTaskMixin,
 
     def report_unhealthy(self, context: Context, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Add reconnect links, push XCom ``unhealthy_accounts`` and log a table (when changed)."""
+        from airflow_provider_smartlyq.waits.health_gate import format_table
+
         rows = [{**row, "reconnect_url": self._reconnect_url(row.get("id"))} for row in rows]
         if rows != self._last_rows:
             ti = context["ti"]
@@ -256,6 +267,8 @@ class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, SmartlyQTaskMixin,
 
     def _reconnect_url(self, account_id: Any) -> str | None:
         """Return an account's reconnect link, fetched once per sensor instance; ``None`` if unavailable."""
+        from airflow_provider_smartlyq.exceptions import SmartlyQError
+
         if account_id not in self._reconnect_urls:
             try:
                 self._reconnect_urls[account_id] = self.hook.get_reconnect_url(account_id)

@@ -14,15 +14,13 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow_provider_smartlyq._compat import AirflowSensorTimeout, conf
 from airflow_provider_smartlyq._tasks.selection import is_templated
 from airflow_provider_smartlyq._tasks.task import (
+    PacedPokes,
     SmartlyQTaskMixin,
     check_then_defer_or_poll,
     defer_until_final,
     task_method,
 )
-from airflow_provider_smartlyq.core.validation import validate_account_id
 from airflow_provider_smartlyq.links import SmartlyQPostLink
-from airflow_provider_smartlyq.waits.policy import PacedPokes
-from airflow_provider_smartlyq.waits.post_status import check_post, push_post_xcoms, result_from_event
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -69,6 +67,8 @@ class SmartlyQPostStatusSensor(PacedPokes, SmartlyQTaskMixin, BaseSensorOperator
         smartlyq_conn_id: str = "smartlyq_default",
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_smartlyq.core.validation import validate_account_id
+
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
         if not is_templated(post_id):
             validate_account_id(post_id, name="post_id")
@@ -80,6 +80,9 @@ class SmartlyQPostStatusSensor(PacedPokes, SmartlyQTaskMixin, BaseSensorOperator
     @task_method
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """Check the post once: done with the outcome, not yet, or fail."""
+        from airflow_provider_smartlyq.core.validation import validate_account_id
+        from airflow_provider_smartlyq.waits.post_status import check_post
+
         event, _ = check_post(
             self.hook, validate_account_id(self.post_id, name="post_id"), self.log, self.pacer
         )
@@ -90,6 +93,9 @@ class SmartlyQPostStatusSensor(PacedPokes, SmartlyQTaskMixin, BaseSensorOperator
     @task_method
     def execute(self, context: Context) -> Any:
         """Check once; then defer (deferrable) or poke/reschedule as configured."""
+        from airflow_provider_smartlyq.core.validation import validate_account_id
+        from airflow_provider_smartlyq.waits.post_status import check_post
+
         if not self.deferrable:
             return super().execute(context)
         post_id = validate_account_id(self.post_id, name="post_id")
@@ -113,6 +119,8 @@ class SmartlyQPostStatusSensor(PacedPokes, SmartlyQTaskMixin, BaseSensorOperator
     @task_method
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Return the outcome, or fail the way poke mode would."""
+        from airflow_provider_smartlyq.waits.post_status import push_post_xcoms, result_from_event
+
         if event.get("status") == "timeout":
             raise AirflowSensorTimeout(
                 f"Post {event.get('post_id')} was still {event.get('last_status') or 'not final'} "

@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 import time
 from datetime import timedelta
-from typing import Any
 
 from airflow_provider_smartlyq.core.values import parse_number
 from airflow_provider_smartlyq.exceptions import SmartlyQRateLimitError
@@ -89,31 +88,6 @@ class PollPacer:
     def sleep(self, end_time: float | None = None) -> None:
         """Sleep :meth:`delay` seconds (in a worker; never on an event loop)."""
         time.sleep(self.delay(end_time=end_time))
-
-
-class PacedPokes:
-    """
-    Mixin for sensors: every poke interval gets jitter, and after a 429 at least its Retry-After.
-
-    Airflow's ``BaseSensorOperator`` sleeps (poke mode) or reschedules (reschedule mode) for
-    ``_get_next_poke_interval()``; this mixin adjusts that value with :attr:`pacer`. Put it
-    before ``BaseSensorOperator`` in the bases, and pass ``self.pacer`` to the check.
-    """
-
-    _pacer: PollPacer | None = None
-
-    @property
-    def pacer(self) -> PollPacer:
-        """Return this sensor's pacer (built on first use, from ``poke_interval``)."""
-        if self._pacer is None:
-            self._pacer = PollPacer(float(self.poke_interval))  # type: ignore[attr-defined]
-        return self._pacer
-
-    def _get_next_poke_interval(self, started_at: Any, run_duration: Any, poke_count: int) -> float:
-        interval = super()._get_next_poke_interval(started_at, run_duration, poke_count)  # type: ignore[misc]
-        # Never past the sensor's timeout: Airflow checks it only after the next poke.
-        left = float(self.timeout) - float(run_duration())  # type: ignore[attr-defined]
-        return self.pacer.delay(interval, end_time=time.time() + max(0.0, left))
 
 
 def validate_poll_interval(poll_interval: object, name: str = "poll_interval") -> float:
