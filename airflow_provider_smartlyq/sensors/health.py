@@ -123,21 +123,15 @@ class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, SmartlyQTaskMixin,
         :raises SmartlyQValidationError: bad or empty selection, unknown ids (before or after the
             request), and permanent API errors as their typed errors.
         """
-        from airflow_provider_smartlyq.core.classify import is_transient
         from airflow_provider_smartlyq.waits.health_gate import evaluate
+        from airflow_provider_smartlyq.waits.policy import ask_once
 
         selector = self.build_selector()  # bad input fails before anything is sent
-        try:
-            answer = self.hook.get_accounts_health()
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            self.pacer.note(exc)  # the next poke waits for a 429's Retry-After
-            self.log.warning(
-                "SmartlyQ unavailable while checking account health (%s); checking again later", exc
-            )
+        answer = ask_once(
+            self.hook.get_accounts_health, pacer=self.pacer, log=self.log, what="account health"
+        )
+        if answer is None:
             return None
-        self.pacer.note(None)
         return evaluate(
             answer, selector, min_validity_days=self.min_validity_days, allow_paused=self.allow_paused
         )

@@ -81,8 +81,8 @@ class AccountHealthEventTrigger(BaseEventTrigger):
     :param account_name_pattern: Watch accounts whose name matches this glob, e.g. ``"Acme *"``.
     :param all_accounts: Watch every account of the connection.
     :param events: Transitions to fire on: ``unhealthy``, ``expiring``, ``recovered``.
-    :param expiring_within_days: A connected account whose token ends within this many days is
-        ``expiring``.
+    :param expiring_within_days: A connected account whose ``validity_days`` is below this is
+        ``expiring`` (see :func:`~airflow_provider_smartlyq.core.account_state.account_state`).
     :param poll_interval: Seconds between polls. Watchers on the same connection with the same
         interval share one poll.
     :param fire_on_start: On the watcher's first poll, fire for accounts already unhealthy or

@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smartlyq.core.classify import is_transient
 from airflow_provider_smartlyq.core.validation import redact_token, short_token
 from airflow_provider_smartlyq.exceptions import SmartlyQError, SmartlyQWaitError
+from airflow_provider_smartlyq.waits.policy import ask_once
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -117,20 +117,17 @@ def check_connect_link(
         a 429's ``Retry-After``.
     """
     try:
-        answer = hook.get_connect_status(state_token)
-    except SmartlyQError as exc:
-        if not is_transient(exc):
-            raise redact_exception(exc, state_token) from None
-        if pacer is not None:
-            pacer.note(exc)
-        log.warning(
-            "SmartlyQ unavailable while checking connect link %s (%s); checking again later",
-            short_token(state_token),
-            redact_token(str(exc), state_token),
+        answer = ask_once(
+            lambda: hook.get_connect_status(state_token),
+            pacer=pacer,
+            log=log,
+            what=f"connect link {short_token(state_token)}",
+            redact=lambda text: redact_token(text, state_token),
         )
+    except SmartlyQError as exc:  # permanent: its message and path carry the request path
+        raise redact_exception(exc, state_token) from None
+    if answer is None:
         return None
-    if pacer is not None:
-        pacer.note(None)
     event = event_for_status(answer)
     log.info("Connect link %s is %s", short_token(state_token), answer.get("status"))
     return event

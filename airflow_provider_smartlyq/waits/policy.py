@@ -10,9 +10,16 @@ from __future__ import annotations
 import random
 import time
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from airflow_provider_smartlyq.core.classify import is_transient
 from airflow_provider_smartlyq.core.values import parse_number
 from airflow_provider_smartlyq.exceptions import SmartlyQRateLimitError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+T = TypeVar("T")
 
 #: Seconds the Airflow-side deferral timeout allows beyond a trigger's own deadline, so that the
 #: trigger's ``timeout`` event (and the task's clear message) always wins the race.
@@ -88,6 +95,35 @@ class PollPacer:
     def sleep(self, end_time: float | None = None) -> None:
         """Sleep :meth:`delay` seconds (in a worker; never on an event loop)."""
         time.sleep(self.delay(end_time=end_time))
+
+
+def ask_once(
+    call: Callable[[], T], *, pacer: PollPacer | None, log: Any, what: str, redact: Callable[[str], str] = str
+) -> T | None:
+    """
+    Ask SmartlyQ once from a worker; return the answer, or ``None`` when it is unavailable.
+
+    Transient errors (no answer, 429, 5xx after the hook's retries) are logged and count as
+    "not yet", exactly as in the triggers; permanent ones raise. The pacer, when given, is told
+    how the call went, so that the next pause honours a 429's ``Retry-After``.
+
+    :param what: What was checked, for the log line (e.g. ``post 5001``); safe to log.
+    :param redact: Applied to the error's text before it is logged (state tokens).
+    """
+    try:
+        answer = call()
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        if pacer is not None:
+            pacer.note(exc)
+        log.warning(
+            "SmartlyQ unavailable while checking %s (%s); checking again later", what, redact(str(exc))
+        )
+        return None
+    if pacer is not None:
+        pacer.note(None)
+    return answer
 
 
 def validate_poll_interval(poll_interval: object, name: str = "poll_interval") -> float:

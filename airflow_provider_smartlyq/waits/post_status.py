@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smartlyq.core.classify import is_transient
-
 # SmartlyQPublishError lived here first; it is re-exported so that those imports keep working.
 from airflow_provider_smartlyq.exceptions import SmartlyQError, SmartlyQPublishError, SmartlyQWaitError
+from airflow_provider_smartlyq.waits.policy import ask_once
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -173,17 +172,9 @@ def check_post(
     :param pacer: The wait's pacer: told how the check went, so that the next pause honours
         a 429's ``Retry-After``.
     """
-    try:
-        post = hook.get_post(post_id)
-    except Exception as exc:
-        if not is_transient(exc):
-            raise
-        if pacer is not None:
-            pacer.note(exc)
-        log.warning("SmartlyQ unavailable while checking post %s (%s); checking again later", post_id, exc)
+    post = ask_once(lambda: hook.get_post(post_id), pacer=pacer, log=log, what=f"post {post_id}")
+    if post is None:
         return None, None
-    if pacer is not None:
-        pacer.note(None)
     status = normalize_status(post.get("status"))
     log.debug("Post %s is %s (stage %s)", post_id, status, post.get("publish_stage") or "-")
     return event_for_post(post), status
