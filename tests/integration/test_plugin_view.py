@@ -21,7 +21,7 @@ import pytest
 import requests
 from browser_support import chromium_page, require_chromium, run_api_server
 
-from airflow_provider_smartlyq.account_state import account_state
+from airflow_provider_smartlyq.core.account_state import account_state
 from airflow_provider_smartlyq.plugins.accounts_data import EXPIRING_WITHIN_DAYS
 
 if TYPE_CHECKING:
