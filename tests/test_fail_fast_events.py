@@ -28,7 +28,7 @@ TASKS = {
 
 
 def context() -> dict:
-    return {"ti": SimpleNamespace(xcom_push=lambda key, value: None)}
+    return {"ti": SimpleNamespace(xcom_push=lambda key, value: None, xcom_pull=lambda key: None)}
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))

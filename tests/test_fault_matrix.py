@@ -38,6 +38,12 @@ from airflow_provider_smartlyq.exceptions import (
 from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
 
 CONN_ID = "smartlyq_faults"
+#: A 429 holds every request on its key (as SmartlyQ means it), so a trigger cell whose fault is a
+#: 429 would hold the other cells' polls for their whole short window. Each 429 cell therefore gets
+#: a request budget of its own: the transient one reaches the emulator as ``localhost`` (another
+#: base URL), the persistent one uses the emulator's read-only key (enough for a GET).
+CONN_429 = {"transient": "smartlyq_faults_429_transient", "persistent": "smartlyq_faults_429_persistent"}
+READ_ONLY_KEY = "sqk_test_faults_read_only_0000"
 #: Retries after the first attempt, for every component (hook extra; the trigger's own default).
 RETRIES = 2
 ATTEMPTS = RETRIES + 1
@@ -181,7 +187,7 @@ def fault_emulator():
     """A dedicated emulator, so that delayed requests never reach another module's tests."""
     from airflow_provider_smartlyq.testing.emulator import run_emulator
 
-    with run_emulator(seed="demo") as emulator:
+    with run_emulator(seed="demo", read_only_key=READ_ONLY_KEY) as emulator:
         yield emulator
 
 
@@ -328,6 +334,13 @@ def trigger_cells(fault_emulator) -> dict[tuple[str, str], TriggerCell]:
     with pytest.MonkeyPatch.context() as patch:
         for name, value in conn_env(emu).items():
             patch.setenv(name, value)
+        for scenario, conn_id in CONN_429.items():
+            conn = json.loads(emu.connection_json(timeout=TIMEOUT, max_retries=RETRIES))
+            if scenario == "transient":
+                conn["host"] = conn["host"].replace("127.0.0.1", "localhost")
+            else:
+                conn["password"] = READ_ONLY_KEY
+            patch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
         cells: dict[tuple[str, str], TriggerCell] = {}
         with fast_hook() as hook:
             for fault in FAULTS:
@@ -345,7 +358,9 @@ def trigger_cells(fault_emulator) -> dict[tuple[str, str], TriggerCell]:
             cell.end_time = time.time() + window
             trigger = ConnectCompletedTrigger(
                 cell.state_token,
-                smartlyq_conn_id=CONN_ID,
+                smartlyq_conn_id=CONN_429[cell.scenario]
+                if cell.fault.options.get("status") == 429
+                else CONN_ID,
                 poll_interval=POLL_INTERVAL,
                 end_time=cell.end_time,
             )
@@ -404,7 +419,9 @@ def test_trigger_cell(trigger_cells, fault: Fault, scenario: str) -> None:
         assert status == "timeout", cell.events
         assert cell.finished_at >= cell.end_time - 0.05
         assert cell.finished_at <= cell.end_time + TRIGGER_POLL_MAX + 1.5
-        assert len(cell.requests) >= ATTEMPTS  # it did poll through the outage
+        # It did poll through the outage. A 429 holds its key for Retry-After (1 s) plus up to
+        # 0.5 s of jitter, so the 3 s window fits two polls for certain, not three.
+        assert len(cell.requests) >= (2 if fault.options.get("status") == 429 else ATTEMPTS)
 
 
 # -- the printed matrix ----------------------------------------------------------------------------
