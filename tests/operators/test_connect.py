@@ -15,7 +15,7 @@ from airflow_provider_smartlyq.operators.smartlyq import SmartlyQConnectAccountO
 
 
 class RecordingTI:
-    """The slice of Airflow's runtime task instance the operator uses: identity and xcom_push."""
+    """The slice of Airflow's runtime task instance the operator uses: identity and its XCom."""
 
     def __init__(self, try_number: int = 1) -> None:
         self.dag_id, self.run_id, self.task_id = "onboard", "manual__2025-01-01", "connect_account"
@@ -25,6 +25,9 @@ class RecordingTI:
     def xcom_push(self, key: str, value: object) -> None:
         json.dumps(value)  # XCom values must serialize
         self.xcom[key] = value
+
+    def xcom_pull(self, key: str) -> object:
+        return self.xcom.get(key)
 
 
 def context(try_number: int = 1) -> dict:
