@@ -112,9 +112,7 @@ def test_gate_dag_waits_deferred_until_an_expired_account_is_reconnected(
         for _ in range(240):
             sessions = [s for s in emu.client.state()["connect_sessions"] if s["reconnect_account_id"] == 103]
             if sessions:
-                # Let the deferred gate poll twice while 103 is still expired. Keep talking to the
-                # emulator meanwhile: an idle keep-alive connection is closed after 5 s, and
-                # reusing it would fail the approval below.
+                # Let the deferred gate poll twice while 103 is still expired.
                 seen = health_checks()
                 for _ in range(120):
                     if health_checks() >= seen + 2:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     import uvicorn
 
+IDLE_KEEP_ALIVE_SECONDS = 3600
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
@@ -59,6 +60,11 @@ def build_server(
         access_log=log_level in ("info", "debug", "trace"),
         lifespan="on",
         timeout_graceful_shutdown=1,
+        # uvicorn closes idle keep-alive connections after 5 s. A pooled client (the tests'
+        # control client, a hook's session) that reuses one at the moment it closes gets
+        # "connection reset by peer" on a request that never reached the app. A local
+        # emulator has few clients, so idle connections stay open for an hour instead.
+        timeout_keep_alive=IDLE_KEEP_ALIVE_SECONDS,
     )
     return uvicorn.Server(config)
 

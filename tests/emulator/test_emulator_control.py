@@ -402,3 +402,25 @@ def test_request_in_flight_across_a_reset_stays_out_of_the_new_log(smartlyq_emul
     slow.join()
     assert call(smartlyq_emulator, "GET", "/me").status_code == 200
     assert [entry["path"] for entry in client.requests()] == ["/v1/me"]
+
+
+def test_idle_keep_alive_connection_stays_open_past_uvicorn_default(smartlyq_emulator):
+    # uvicorn's default closes an idle connection after 5 s; a pooled client reusing it at that
+    # moment got "connection reset by peer" (seen in CI on the session's control client).
+    import http.client
+    from urllib.parse import urlsplit
+
+    url = urlsplit(smartlyq_emulator.url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    headers = {"Authorization": f"Bearer {smartlyq_emulator.api_key}"}
+    conn.request("GET", "/v1/me", headers=headers)
+    first = conn.getresponse()
+    first.read()
+    sock = conn.sock
+    time.sleep(6)
+    conn.request("GET", "/v1/me", headers=headers)
+    second = conn.getresponse()
+    second.read()
+    assert (first.status, second.status) == (200, 200)
+    assert conn.sock is sock  # the same TCP connection served both: it was not closed while idle
+    conn.close()
