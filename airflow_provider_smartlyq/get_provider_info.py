@@ -10,6 +10,25 @@ _INTEGRATION = "SmartlyQ"
 _PACKAGE = "airflow_provider_smartlyq"
 
 
+def _modules(module: str) -> list[dict[str, Any]]:
+    """Return the entry that lists one of the package's modules under the SmartlyQ integration."""
+    return [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.{module}"]}]
+
+
+def _conn_field(label: str, description: str, json_type: str, **bounds: Any) -> dict[str, Any]:
+    """
+    Return one connection-form field for an extra.
+
+    Every extra may be left empty (the hook then uses its default), so each schema admits ``null``
+    besides ``json_type``; ``bounds`` are further JSON-schema keywords (``minimum``, ``format``...).
+    """
+    return {
+        "label": label,
+        "description": description,
+        "schema": {"type": [json_type, "null"], **bounds},
+    }
+
+
 def get_provider_info() -> dict[str, Any]:
     """
     Return the provider's metadata: connection type, form, hooks, operators, sensors, triggers.
@@ -32,12 +51,10 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             }
         ],
-        "hooks": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.hooks.smartlyq"]}],
-        "operators": [
-            {"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.operators.smartlyq"]}
-        ],
-        "sensors": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.sensors.smartlyq"]}],
-        "triggers": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.triggers.smartlyq"]}],
+        "hooks": _modules("hooks.smartlyq"),
+        "operators": _modules("operators.smartlyq"),
+        "sensors": _modules("sensors.smartlyq"),
+        "triggers": _modules("triggers.smartlyq"),
         "plugins": [{"name": "smartlyq", "plugin-class": f"{_PACKAGE}.plugins.SmartlyQPlugin"}],
         "config": {
             "smartlyq": {
@@ -83,55 +100,61 @@ def get_provider_info() -> dict[str, Any]:
                     },
                 },
                 "conn-fields": {
-                    "profile_id": {
-                        "label": "Profile ID",
-                        "description": "Managed sub-account to act for (sent as X-Profile-Id). "
+                    "profile_id": _conn_field(
+                        "Profile ID",
+                        "Managed sub-account to act for (sent as X-Profile-Id). "
                         "Leave empty for the key's own account.",
-                        "schema": {"type": ["integer", "null"], "minimum": 1},
-                    },
-                    "timeout": {
-                        "label": "Timeout (seconds)",
-                        "description": "Seconds to wait for each API answer. Default 30.",
-                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
-                    },
-                    "ca_bundle": {
-                        "label": "CA bundle path",
-                        "description": "PEM file of the certificate authorities to trust, for a "
+                        "integer",
+                        minimum=1,
+                    ),
+                    "timeout": _conn_field(
+                        "Timeout (seconds)",
+                        "Seconds to wait for each API answer. Default 30.",
+                        "number",
+                        exclusiveMinimum=0,
+                    ),
+                    "ca_bundle": _conn_field(
+                        "CA bundle path",
+                        "PEM file of the certificate authorities to trust, for a "
                         "TLS-intercepting proxy or the emulator's --tls certificate. Empty: system CAs.",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "max_retries": {
-                        "label": "Max retries",
-                        "description": "Retries on connection errors, timeouts and 429/500/502/503/504 "
-                        "answers. Default 5.",
-                        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
-                    },
-                    "webhook_secret": {
-                        "label": "Webhook secret",
-                        "description": "Signing secret of the SmartlyQ webhook that posts to "
+                        "string",
+                    ),
+                    "max_retries": _conn_field(
+                        "Max retries",
+                        "Retries on connection errors, timeouts and 429/500/502/503/504 answers. Default 5.",
+                        "integer",
+                        minimum=0,
+                        maximum=20,
+                    ),
+                    "webhook_secret": _conn_field(
+                        "Webhook secret",
+                        "Signing secret of the SmartlyQ webhook that posts to "
                         "/smartlyq/webhooks/<connection id> on the api-server. Empty: the endpoint "
                         "refuses every delivery.",
-                        # "password": masked in the form, like the API key.
-                        "schema": {"type": ["string", "null"], "format": "password"},
-                    },
-                    "budget_reserve": {
-                        "label": "Budget reserve",
-                        "description": "Share of each rate-limit window that trigger polls leave to "
+                        "string",
+                        format="password",  # masked in the form, like the API key
+                    ),
+                    "budget_reserve": _conn_field(
+                        "Budget reserve",
+                        "Share of each rate-limit window that trigger polls leave to "
                         "writes and task reads (0 to 0.9). Default 0.2.",
-                        "schema": {"type": ["number", "null"], "minimum": 0, "maximum": 0.9},
-                    },
-                    "budget_max_wait": {
-                        "label": "Budget max wait (seconds)",
-                        "description": "Longest wait of a request for the key's shared request budget "
+                        "number",
+                        minimum=0,
+                        maximum=0.9,
+                    ),
+                    "budget_max_wait": _conn_field(
+                        "Budget max wait (seconds)",
+                        "Longest wait of a request for the key's shared request budget "
                         "before it fails with SmartlyQRateLimitError. Default 300.",
-                        "schema": {"type": ["number", "null"], "minimum": 0},
-                    },
-                    "request_budget": {
-                        "label": "Request budget",
-                        "description": "Share SmartlyQ's rate limit between all hooks of a process, "
+                        "number",
+                        minimum=0,
+                    ),
+                    "request_budget": _conn_field(
+                        "Request budget",
+                        "Share SmartlyQ's rate limit between all hooks of a process, "
                         "fed by X-RateLimit headers. Default on; switch off only to compare.",
-                        "schema": {"type": ["boolean", "null"]},
-                    },
+                        "boolean",
+                    ),
                 },
             }
         ],
