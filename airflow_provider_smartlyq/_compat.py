@@ -20,7 +20,36 @@ from typing import TYPE_CHECKING, Any
 
 import airflow  # already loaded by any airflow.sdk import: free here
 
+#: Homes of the names that moved, newest first (Airflow 3.2+, then 3.1); the first one wins.
+_CONF_HOMES = ("airflow.sdk", "airflow.configuration")  # 3.1's task SDK has no conf of its own
+#: The exceptions must be the very classes the task runner catches (a copy would never be):
+#: 3.2+ takes them from the task SDK, 3.1 from airflow.exceptions.
+_EXCEPTION_HOMES = ("airflow.sdk.exceptions", "airflow.exceptions")
+
+
+def _first_module(*homes: str) -> ModuleType:
+    """Import the first of ``homes`` this Airflow has; raise the last one's ImportError if none."""
+    for home in homes[:-1]:
+        try:
+            return importlib.import_module(home)
+        except ImportError:
+            continue
+    return importlib.import_module(homes[-1])
+
+
+def _first_attribute(name: str, homes: tuple[str, ...]) -> Any:
+    """Return ``name`` from the first of ``homes`` this Airflow has that defines it."""
+    for home in homes[:-1]:
+        try:
+            return getattr(importlib.import_module(home), name)
+        except (ImportError, AttributeError):  # airflow.sdk resolves its names lazily: AttributeError
+            continue
+    return getattr(importlib.import_module(homes[-1]), name)
+
+
 if TYPE_CHECKING:
+    from types import ModuleType
+
     # Type checkers see the newest layout (the dev venv runs the newest Airflow).
     from airflow.sdk import conf
     from airflow.sdk.exceptions import (
@@ -33,31 +62,14 @@ if TYPE_CHECKING:
         TaskDeferred,
     )
 else:
-    try:  # Airflow 3.2+
-        from airflow.sdk import conf
-    except ImportError:  # Airflow 3.1: the task SDK has no conf of its own yet
-        from airflow.configuration import conf
-
-    try:  # Airflow 3.2+: the task SDK owns the exceptions a task raises
-        from airflow.sdk.exceptions import (
-            AirflowException,
-            AirflowFailException,
-            AirflowNotFoundException,
-            AirflowRescheduleException,
-            AirflowSensorTimeout,
-            AirflowSkipException,
-            TaskDeferred,
-        )
-    except ImportError:  # Airflow 3.1: they live in airflow.exceptions (the task runner catches these)
-        from airflow.exceptions import (
-            AirflowException,
-            AirflowFailException,
-            AirflowNotFoundException,
-            AirflowRescheduleException,
-            AirflowSensorTimeout,
-            AirflowSkipException,
-            TaskDeferred,
-        )
+    conf = _first_attribute("conf", _CONF_HOMES)
+    AirflowException = _first_attribute("AirflowException", _EXCEPTION_HOMES)
+    AirflowFailException = _first_attribute("AirflowFailException", _EXCEPTION_HOMES)
+    AirflowNotFoundException = _first_attribute("AirflowNotFoundException", _EXCEPTION_HOMES)
+    AirflowRescheduleException = _first_attribute("AirflowRescheduleException", _EXCEPTION_HOMES)
+    AirflowSensorTimeout = _first_attribute("AirflowSensorTimeout", _EXCEPTION_HOMES)
+    AirflowSkipException = _first_attribute("AirflowSkipException", _EXCEPTION_HOMES)
+    TaskDeferred = _first_attribute("TaskDeferred", _EXCEPTION_HOMES)
 
 
 def _release(version: str) -> tuple[int, int]:
@@ -160,12 +172,9 @@ def has_asset_state_store() -> bool:
 
 
 def import_string(dotted_path: str) -> Any:
-    """Import ``module.attribute`` as the triggerer does with a serialized classpath."""
-    try:  # Airflow 3.2+
-        module = importlib.import_module("airflow.sdk._shared.module_loading")
-    except ImportError:  # Airflow 3.1
-        module = importlib.import_module("airflow.utils.module_loading")
-    return module.import_string(dotted_path)
+    """Import ``module.attribute`` as the triggerer does with a serialized classpath (3.2+ / 3.1 homes)."""
+    module_loading = _first_module("airflow.sdk._shared.module_loading", "airflow.utils.module_loading")
+    return module_loading.import_string(dotted_path)
 
 
 def stats() -> Any:
@@ -178,14 +187,9 @@ def stats() -> Any:
 
     :raises ImportError: this Airflow has none of them.
     """
-    import importlib
-
-    for module in ("airflow.sdk.observability.stats", "airflow.observability.stats"):
-        try:
-            return importlib.import_module(module).Stats
-        except ImportError:
-            continue
-    return importlib.import_module("airflow.stats").Stats
+    return _first_module(
+        "airflow.sdk.observability.stats", "airflow.observability.stats", "airflow.stats"
+    ).Stats
 
 
 def airflow_plugin_class() -> Any:
@@ -222,9 +226,6 @@ def api_connection_read_dependency() -> Any:
 
 
 def dag_bag(dag_folder: str) -> Any:
-    """Parse ``dag_folder`` into a ``DagBag`` as the dag-processor does (tests and tooling)."""
-    try:  # Airflow 3.2+
-        module = importlib.import_module("airflow.dag_processing.dagbag")
-    except ImportError:  # Airflow 3.1
-        module = importlib.import_module("airflow.models.dagbag")
-    return module.DagBag(dag_folder=dag_folder)
+    """Parse ``dag_folder`` into a ``DagBag`` as the dag-processor does (tests, tooling; 3.2+ / 3.1 homes)."""
+    dagbag = _first_module("airflow.dag_processing.dagbag", "airflow.models.dagbag")
+    return dagbag.DagBag(dag_folder=dag_folder)
