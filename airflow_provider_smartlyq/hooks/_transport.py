@@ -118,8 +118,29 @@ def _unreachable(request: ApiRequest, exc: BaseException) -> SmartlyQConnectionE
     )
 
 
-class _Budgeted:
-    """What both transports do around each attempt: take budget before it, report the answer after."""
+@dataclass(frozen=True)
+class _Plan:
+    """One call as both transports run it: its request, how it is retried, what budget it asks."""
+
+    request: ApiRequest
+    #: Keyword arguments for ``tenacity.Retrying`` and ``AsyncRetrying`` alike (deadline included).
+    retrying: dict[str, Any]
+    #: The key's shared budget, or ``None`` when the connection switched it off.
+    budget: RequestBudget | None
+    #: Keyword arguments for the budget's ``acquire`` and ``aacquire`` alike.
+    ask: dict[str, Any]
+
+
+class _Transport:
+    """
+    The one request protocol of both transports; the subclasses only move bytes and wait.
+
+    A call is planned once here (deadline, retries, priority, budget ask). Each attempt takes
+    budget (``acquire`` in a task, ``aacquire`` on the triggerer's event loop), then the subclass
+    sends the bytes and hands the outcome back: an answer to :meth:`_answered` (budget, metrics,
+    log, :func:`~airflow_provider_smartlyq.hooks._protocol.interpret`), no answer to
+    :meth:`_unreachable` or :meth:`_bad_header` (the grant is given back, the failure typed).
+    """
 
     #: Whether this transport's reads are background polls (the async hook: triggers).
     background = False
@@ -140,16 +161,23 @@ class _Budgeted:
     def _priority(self, request: ApiRequest) -> Priority:
         return priority_of(request.method, background=self.background)
 
-    def _budget_kwargs(self, request: ApiRequest, deadline: float | None) -> dict[str, Any]:
-        return {
+    def _plan(self, request: ApiRequest) -> _Plan:
+        # One deadline for the whole call: no retry sleep and no budget wait may pass it.
+        deadline = current_deadline()
+        ask = {
+            "priority": self._priority(request),
             "reserve": self.settings.budget_reserve,
             "max_wait": self.budget_max_wait,
             "deadline": deadline,
             "log": self.log,
             "what": f"{request.method} {request.log_path}",
         }
+        return _Plan(request, self.policy.tenacity_kwargs(self.log, request, deadline), self.budget, ask)
 
-    def _answered(self, request: ApiRequest, status: int, headers: Mapping[str, str]) -> None:
+    def _answered(
+        self, request: ApiRequest, status: int, headers: Mapping[str, str], body: bytes
+    ) -> ApiResult:
+        """Report an answer to the metrics and the budget, log it, and return what it means."""
         tags = {"conn_id": self.settings.conn_id, "priority": self._priority(request).name.lower()}
         _metrics.incr("smartlyq.api.requests", tags)
         if status == 429:
@@ -157,39 +185,59 @@ class _Budgeted:
         if self.budget is not None:
             retry_after = parse_retry_after(headers.get("Retry-After")) if status == 429 else None
             self.budget.observe(status, headers, retry_after)
+        self.log.debug(
+            "SmartlyQ %s %s -> HTTP %s (request id %s)",
+            request.method,
+            request.log_path,
+            status,
+            headers.get("X-Request-Id", "-"),
+        )
+        return interpret(request, status, headers, body)
 
     def _unanswered(self) -> None:
+        """Give back the budget grant of an attempt that got no answer (it cost SmartlyQ nothing)."""
         if self.budget is not None:
             self.budget.release()
 
+    def _unreachable(self, request: ApiRequest, exc: BaseException) -> SmartlyQConnectionError:
+        """Return the error to raise for an attempt that reached no server, giving its grant back."""
+        self._unanswered()
+        return _unreachable(request, exc)
 
-class SyncTransport(_Budgeted):
-    """Send requests through one keep-alive ``requests.Session``."""
+    def _bad_header(self, request: ApiRequest) -> SmartlyQConfigurationError:
+        """
+        Return the error to raise for a header the HTTP library refused, giving the grant back.
 
-    def __init__(
-        self,
-        settings: ConnectionSettings,
-        policy: RetryPolicy,
-        log: LoggerLike,
-        budget_max_wait: float | None = None,
-    ) -> None:
-        super().__init__(settings, policy, log, budget_max_wait)
-        self.session = requests.Session()
-        self.session.auth = _BearerAuth(settings)
+        Raise it outside the ``except`` block that caught the library's error: that error quotes
+        the header (the key), and must not ride along as ``__context__``.
+        """
+        self._unanswered()
+        return _bad_header(request)
+
+
+class SyncTransport(_Transport):
+    """Send requests through one keep-alive ``requests.Session``, opened on first use."""
+
+    @functools.cached_property
+    def session(self) -> requests.Session:
+        """The keep-alive session, opened by the first call (a hook that never calls opens none)."""
+        session = requests.Session()
+        session.auth = _BearerAuth(self.settings)
         # No cookie persistence: a Set-Cookie answered to one call must not ride on the next.
-        self.session.cookies.set_policy(_NoCookies())
+        session.cookies.set_policy(_NoCookies())
+        return session
 
     def call(self, request: ApiRequest) -> ApiResult:
         """Send ``request``, retrying per the policy; return the result or raise a typed error."""
-        deadline = current_deadline()
-        result: ApiResult | None = None
-        for attempt in Retrying(**self.policy.tenacity_kwargs(self.log, request, deadline)):
-            with attempt:
-                if self.budget is not None:
-                    self.budget.acquire(self._priority(request), **self._budget_kwargs(request, deadline))
-                result = self._once(request)
-        assert result is not None  # reraise=True: the loop either returned a result or raised
+        plan = self._plan(request)
+        result: ApiResult = Retrying(**plan.retrying)(self._attempt, plan)
         return result
+
+    def _attempt(self, plan: _Plan) -> ApiResult:
+        """One try: wait for budget (blocking this worker thread), then send."""
+        if plan.budget is not None:
+            plan.budget.acquire(**plan.ask)
+        return self._once(plan.request)
 
     def _once(self, request: ApiRequest) -> ApiResult:
         response: requests.Response | None = None
@@ -206,42 +254,27 @@ class SyncTransport(_Budgeted):
             )
             body = response.content
         except requests.exceptions.InvalidHeader:
-            response = None
+            response = None  # raised below, outside this block: see _bad_header
         except requests.RequestException as exc:
-            self._unanswered()
-            raise _unreachable(request, exc) from None
-        if response is None:  # raised outside the except block: the quoting error must not be __context__
-            self._unanswered()
-            raise _bad_header(request)
-        self._answered(request, response.status_code, response.headers)
-        self.log.debug(
-            "SmartlyQ %s %s -> HTTP %s (request id %s)",
-            request.method,
-            request.log_path,
-            response.status_code,
-            response.headers.get("X-Request-Id", "-"),
-        )
-        return interpret(request, response.status_code, response.headers, body)
+            raise self._unreachable(request, exc) from None
+        if response is None:
+            raise self._bad_header(request)
+        return self._answered(request, response.status_code, response.headers, body)
 
     def close(self) -> None:
-        self.session.close()
+        """Close the session if it was opened; a later call opens a new one."""
+        session = vars(self).pop("session", None)  # cached_property keeps it in the instance dict
+        if session is not None:
+            session.close()
 
 
-class AsyncTransport(_Budgeted):
+class AsyncTransport(_Transport):
     """Send requests through the event loop's shared ``aiohttp`` session (see :class:`SessionPool`)."""
 
     background = True
-
-    def __init__(
-        self,
-        settings: ConnectionSettings,
-        policy: RetryPolicy,
-        log: LoggerLike,
-        budget_max_wait: float | None = None,
-    ) -> None:
-        super().__init__(settings, policy, log, budget_max_wait)
-        self._session: aiohttp.ClientSession | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+    # Leased from POOL on the first call, on the loop it runs on.
+    _session: aiohttp.ClientSession | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
 
     async def call(self, request: ApiRequest) -> ApiResult:
         """Send ``request``, retrying per the policy; return the result or raise a typed error."""
@@ -255,17 +288,15 @@ class AsyncTransport(_Budgeted):
             if self._session is None or self._session.closed or self._loop is not asyncio.get_running_loop():
                 self._session = POOL.acquire()
                 self._loop = asyncio.get_running_loop()
-        session = self._session
-        deadline = current_deadline()
-        result: ApiResult | None = None
-        async for attempt in AsyncRetrying(**self.policy.tenacity_kwargs(self.log, request, deadline)):
-            with attempt:
-                if self.budget is not None:
-                    priority = self._priority(request)
-                    await self.budget.aacquire(priority, **self._budget_kwargs(request, deadline))
-                result = await self._once(session, request)
-        assert result is not None
+        plan = self._plan(request)
+        result: ApiResult = await AsyncRetrying(**plan.retrying)(self._attempt, self._session, plan)
         return result
+
+    async def _attempt(self, session: aiohttp.ClientSession, plan: _Plan) -> ApiResult:
+        """One try: wait for budget (without blocking the event loop), then send."""
+        if plan.budget is not None:
+            await plan.budget.aacquire(**plan.ask)
+        return await self._once(session, plan.request)
 
     async def _once(self, session: aiohttp.ClientSession, request: ApiRequest) -> ApiResult:
         proxy, proxy_auth = env_proxy(self.settings.base_url)
@@ -286,25 +317,15 @@ class AsyncTransport(_Budgeted):
                 body = await response.read()
                 status, headers = response.status, response.headers
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            self._unanswered()
-            raise _unreachable(request, exc) from None
+            raise self._unreachable(request, exc) from None
         except ValueError:  # aiohttp's "forbidden control character in headers" check
-            status = None
+            status = None  # raised below, outside this block: see _bad_header
         except BaseException:  # cancelled (a trigger removed mid-request): the grant is spent
             self._unanswered()
             raise
-        if status is None:  # raised outside the except block: the quoting error must not be __context__
-            self._unanswered()
-            raise _bad_header(request)
-        self._answered(request, status, headers)
-        self.log.debug(
-            "SmartlyQ %s %s -> HTTP %s (request id %s)",
-            request.method,
-            request.log_path,
-            status,
-            headers.get("X-Request-Id", "-"),
-        )
-        return interpret(request, status, headers, body)
+        if status is None:
+            raise self._bad_header(request)
+        return self._answered(request, status, headers, body)
 
     async def close(self) -> None:
         """Release this transport's use of the shared session (closing it if nobody else uses it)."""
