@@ -50,17 +50,24 @@ class PostDraft:
 def post_draft(
     content: object,
     account_ids: object,
-    platforms: str | Iterable[str] | None = None,
-    media_urls: str | Iterable[str] | None = None,
-    link: str | None = None,
-    platform_options: Mapping[str, Any] | None = None,
-    allow_duplicates: bool = False,
-    scheduled_time: dt.datetime | str | None = None,
-    timezone: str | None = None,
-    queue_id: int | str | None = None,
-    idempotency_key: str | None = None,
+    *,
+    platforms: str | Iterable[str] | None,
+    media_urls: str | Iterable[str] | None,
+    link: str | None,
+    platform_options: Mapping[str, Any] | None,
+    allow_duplicates: bool,
+    scheduled_time: dt.datetime | str | None,
+    timezone: str | None,
+    queue_id: int | str | None,
+    idempotency_key: str | None,
 ) -> PostDraft:
-    """Check a create/schedule request; return where to send it and its body (platforms may be unset)."""
+    """
+    Check the arguments of :meth:`SmartlyQHook.create_post`; return where to send it and its body.
+
+    The hook's signature is the public one (types, defaults, documentation); it passes each
+    argument here by name, so that the two lists cannot be paired up wrongly. ``platforms`` may
+    be unset in the draft: the hook then derives them from the accounts.
+    """
     key = validate_idempotency_key(idempotency_key) if idempotency_key is not None else None
     body: dict[str, Any] = {"content": validate_content(content)}
     ids = validate_account_ids(account_ids) if account_ids is not None else []
@@ -68,10 +75,9 @@ def post_draft(
         raise SmartlyQValidationError.local("a post needs at least one account id (account_ids)")
     body["account_ids"] = sorted(ids)
     if platforms is not None:
-        names = normalize_platforms(platforms) or []
-        if not names:
-            raise SmartlyQValidationError.local("platforms must name at least one platform, or be omitted")
-        body["platforms"] = names
+        body["platforms"] = platform_names(
+            platforms, "platforms must name at least one platform, or be omitted"
+        )
     if media := validate_media_urls(media_urls):
         body["media_urls"] = media
     if link is not None:
@@ -100,6 +106,18 @@ def validate_content(content: object) -> str:
     if not isinstance(content, str) or not content.strip():
         raise SmartlyQValidationError.local("content must be non-empty text")
     return content
+
+
+def platform_names(platforms: str | Iterable[str] | None, when_none: str) -> list[str]:
+    """
+    Return the platforms named, normalised (a post and its dry run check them alike).
+
+    :param when_none: The message of the error raised when no platform is named.
+    """
+    names = normalize_platforms(platforms) or []
+    if not names:
+        raise SmartlyQValidationError.local(when_none)
+    return names
 
 
 def validate_media_urls(media_urls: str | Iterable[str] | None) -> list[str]:
@@ -247,11 +265,10 @@ def list_posts(
 def validate_post(
     content: object, platforms: str | Iterable[str], media_urls: str | Iterable[str] | None = None
 ) -> Operation:
-    body: dict[str, Any] = {"content": validate_content(content)}
-    names = normalize_platforms(platforms) or []
-    if not names:
-        raise SmartlyQValidationError.local("validate_post needs at least one platform")
-    body["platforms"] = names
+    body: dict[str, Any] = {
+        "content": validate_content(content),
+        "platforms": platform_names(platforms, "validate_post needs at least one platform"),
+    }
     if media := validate_media_urls(media_urls):
         body["media_urls"] = media
     # A dry run changes nothing; the hook still sends a key, as it does on every POST.

@@ -315,9 +315,18 @@ class SmartlyQHook(BaseHook):
         :raises SmartlyQIdempotencyConflictError: 409, the key was used with a different body.
         """
         draft = post_ops.post_draft(
-            content, account_ids, platforms, media_urls, link, platform_options, allow_duplicates,
-            scheduled_time, timezone, queue_id, idempotency_key,
-        )  # fmt: skip
+            content,
+            account_ids,
+            platforms=platforms,
+            media_urls=media_urls,
+            link=link,
+            platform_options=platform_options,
+            allow_duplicates=allow_duplicates,
+            scheduled_time=scheduled_time,
+            timezone=timezone,
+            queue_id=queue_id,
+            idempotency_key=idempotency_key,
+        )
         if "platforms" not in draft.body:
             draft = draft.with_platforms(post_ops.platforms_of(draft.account_ids, self.list_accounts()))
         return self._run(post_ops.create_post(draft))
