@@ -133,12 +133,14 @@ def interpret(request: ApiRequest, status: int, headers: Mapping[str, str], body
     """
     Turn one HTTP answer into an :class:`ApiResult`, or raise the typed error for it.
 
-    Branches on the HTTP status first and on SmartlyQ's error code second.
+    Branches on the HTTP status first and on SmartlyQ's error code second. ``headers`` is looked
+    up case-insensitively, as both transports' libraries give it (``requests``'
+    ``CaseInsensitiveDict``, aiohttp's ``CIMultiDictProxy``).
     """
     payload = _decode(body)
     meta = payload.get("meta") if isinstance(payload, dict) else None
     meta = meta if isinstance(meta, dict) else {}
-    request_id = meta.get("request_id") or _header(headers, "X-Request-Id")
+    request_id = meta.get("request_id") or headers.get("X-Request-Id")
     if 200 <= status < 300:
         if status == 204:
             return ApiResult(data=None, meta=meta)
@@ -182,7 +184,7 @@ def error_for(
         "method": request.method,
         "path": request.log_path,
         # 429 carries it per SmartlyQ; a 503 from the edge may too (RFC 9110): honoured for both.
-        "retry_after": parse_retry_after(_header(headers, "Retry-After")),
+        "retry_after": parse_retry_after(headers.get("Retry-After")),
     }
     upper = (code or "").upper()
     if status in (401, 403):
@@ -315,11 +317,3 @@ def _decode(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return None
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is None:
-        lowered = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
-    return value
