@@ -2,7 +2,9 @@
 Move SmartlyQ requests over the wire: ``requests`` for tasks, ``aiohttp`` for triggers.
 
 Both transports defer every decision (headers, error mapping, retries) to
-:mod:`airflow_provider_smartlyq.hooks._protocol`; they differ only in how bytes travel.
+:mod:`airflow_provider_smartlyq.hooks._protocol`, and run each call by the one protocol of
+:class:`_Transport` (budget, deadline, what an answer means); they differ only in how bytes
+travel and how they wait.
 """
 
 from __future__ import annotations
