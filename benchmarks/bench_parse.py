@@ -82,11 +82,22 @@ print(json.dumps({{"wall_ms": wall, "new": sorted(set(sys.modules) - before)}}))
 TARGET_MS, STRETCH_MS = 40.0, 15.0
 
 
+def _env() -> dict[str, str]:
+    """Return the probes' environment: :func:`bench_env`, with byte-code caches written and read."""
+    env = bench_env()
+    # The warm-up run writes each module's byte-code cache, as any installed provider (pip
+    # compiles on install) or a DAG processor's first parse has. With PYTHONDONTWRITEBYTECODE
+    # set (some shells and CI images set it) an editable checkout has no cache, and every probe
+    # would time compiling our sources while the peers, installed with caches, load theirs.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def _probe(imports: str, importtime: bool) -> subprocess.CompletedProcess[str]:
     code = _PROBE.format(prelude=PRELUDE, mark=_MARK, imports=imports)
     flags = ["-X", "importtime"] if importtime else []
     return subprocess.run(
-        [sys.executable, *flags, "-c", code], capture_output=True, text=True, check=True, env=bench_env()
+        [sys.executable, *flags, "-c", code], capture_output=True, text=True, check=True, env=_env()
     )
 
 

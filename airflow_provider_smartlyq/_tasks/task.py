@@ -7,12 +7,13 @@ What every SmartlyQ operator and sensor does around its own work, written once.
 * :func:`idempotency_key` and :func:`task_idempotency_key`: the one way a task derives the
   ``X-Idempotency-Key`` of a write.
 * :func:`check_then_defer_or_poll`: check once; then defer to a trigger, or poll from the worker
-  until the final event or the deadline; :func:`defer_until_connected` and
-  :func:`defer_until_final` hand a wait to its trigger.
+  until the final event or the deadline; :func:`wait_for` with the deferral to a wait's
+  trigger (:func:`wait_trigger`, :func:`defer_to`), and :class:`WaitSensor`, the ``poke`` and
+  deferrable ``execute`` of the sensors.
 
-Only the standard library at import time: operator and sensor modules import this when a DAG
-file is parsed, so everything else (the wait rules, the error classification, the hook) is
-imported where it is used, when a task runs.
+Only the standard library and ``airflow.sdk`` at import time: operator and sensor modules
+import this when a DAG file is parsed, so everything else (the wait rules, the error
+classification, the hook) is imported where it is used, when a task runs.
 """
 
 from __future__ import annotations
@@ -23,23 +24,29 @@ import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
+# airflow.sdk only: every DAG file has loaded it already.
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from airflow.sdk import BaseOperator
+    from airflow.sdk import BaseOperator, Context
 
     from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
+    from airflow_provider_smartlyq.triggers._base import SmartlyQPollingTrigger
     from airflow_provider_smartlyq.waits.policy import PollPacer
 
 __all__ = [
     "PacedPokes",
     "SmartlyQTaskMixin",
+    "WaitSensor",
     "check_then_defer_or_poll",
-    "defer_until_connected",
-    "defer_until_final",
+    "defer_to",
     "idempotency_key",
     "task_idempotency_key",
     "task_method",
+    "wait_for",
+    "wait_trigger",
 ]
 
 F = TypeVar("F", bound="Callable[..., Any]")
@@ -215,50 +222,119 @@ def check_then_defer_or_poll(
     return timeout_event()
 
 
-def defer_until_connected(
-    task: BaseOperator, state_token: str, *, smartlyq_conn_id: str, poll_interval: float, end_time: float
-) -> NoReturn:
+def wait_trigger(
+    task: Any, trigger: str, target: object, *, poll_interval: float, end_time: float
+) -> SmartlyQPollingTrigger:
     """
-    Defer ``task`` to :class:`~airflow_provider_smartlyq.triggers.smartlyq.ConnectCompletedTrigger`.
+    Return the trigger that waits, for ``task``, on the one thing ``target`` names.
 
-    The task resumes in its ``execute_complete(context, event)``. The trigger gives up at
-    ``end_time``; Airflow's own deferral timeout (the time left plus a grace) only backs it up.
+    :param trigger: The class name in :mod:`airflow_provider_smartlyq.triggers.smartlyq`
+        (``ConnectCompletedTrigger``, ``PostPublishedTrigger``): that public module loads only
+        the trigger's own module, and only when a task defers.
+    :param target: The value of the trigger's ``item_kwarg`` (a state token, a post id).
+    """
+    from airflow_provider_smartlyq.triggers import smartlyq as triggers
+
+    trigger_class = getattr(triggers, trigger)
+    return trigger_class(
+        **{trigger_class.item_kwarg: target},
+        smartlyq_conn_id=task.smartlyq_conn_id,
+        poll_interval=poll_interval,
+        end_time=end_time,
+    )
+
+
+def defer_to(task: BaseOperator, trigger: SmartlyQPollingTrigger, end_time: float) -> NoReturn:
+    """
+    Defer ``task`` to ``trigger``; the task resumes in its ``execute_complete(context, event)``.
+
+    The trigger gives up at ``end_time`` with an event that says what it waited for; Airflow's
+    own deferral timeout (the time left plus a grace) only backs it up.
 
     :raises TaskDeferred: always (that is how a task defers).
     """
-    from airflow_provider_smartlyq.triggers.connect import ConnectCompletedTrigger
     from airflow_provider_smartlyq.waits.policy import deferral_timeout
 
+    task.log.info("Deferring: the triggerer waits for %s", trigger.describe())
     task.defer(
-        trigger=ConnectCompletedTrigger(
-            state_token=state_token,
-            smartlyq_conn_id=smartlyq_conn_id,
-            poll_interval=poll_interval,
+        trigger=trigger,
+        method_name="execute_complete",
+        timeout=deferral_timeout(max(0.0, end_time - time.time())),
+    )
+
+
+def wait_for(
+    task: Any,
+    trigger: str,
+    target: object,
+    check: Callable[[PollPacer], dict[str, Any] | None],
+    *,
+    deferrable: bool,
+    poll_interval: float,
+    end_time: float,
+    timeout_event: Callable[[], dict[str, Any]] = lambda: {"status": "timeout"},
+) -> dict[str, Any]:
+    """
+    Check once; then defer to ``trigger`` waiting on ``target``, or poll in the worker.
+
+    :func:`check_then_defer_or_poll` with the deferral of :func:`wait_trigger`: the operators'
+    ``wait_for_completion`` and the sensors' deferrable ``execute`` wait this way.
+    """
+    return check_then_defer_or_poll(
+        check,
+        deferrable=deferrable,
+        defer=lambda: defer_to(
+            task,
+            wait_trigger(task, trigger, target, poll_interval=poll_interval, end_time=end_time),
+            end_time,
+        ),
+        poll_interval=poll_interval,
+        end_time=end_time,
+        timeout_event=timeout_event,
+    )
+
+
+class WaitSensor(PacedPokes, SmartlyQTaskMixin, BaseSensorOperator):
+    """
+    ``poke`` and the deferrable ``execute`` of a sensor that waits for one final event.
+
+    The base of every SmartlyQ sensor (a ``BaseSensorOperator``, so that Airflow's metaclass
+    guards this ``execute`` as it does an operator's own). A subclass provides :meth:`check_event`
+    (one check: the final event, or ``None`` to wait on), :meth:`trigger` (what waits in the
+    triggerer) and ``execute_complete(context, event)``. Poke, reschedule and deferrable mode
+    then end the same way: through ``execute_complete``.
+    """
+
+    deferrable: bool
+
+    def check_event(self, context: Context) -> dict[str, Any] | None:
+        """Check once (pacing with :attr:`pacer`); return the final event, or ``None`` to wait on."""
+        raise NotImplementedError
+
+    def trigger(self, end_time: float) -> SmartlyQPollingTrigger:
+        """Return the trigger that waits in deferrable mode until ``end_time``."""
+        raise NotImplementedError
+
+    @task_method
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        """Check once: done with :meth:`execute_complete`'s value, not yet, or fail."""
+        event = self.check_event(context)
+        if event is None:
+            return False
+        return PokeReturnValue(is_done=True, xcom_value=self.execute_complete(context, event))  # type: ignore[attr-defined]
+
+    @task_method
+    def execute(self, context: Context) -> Any:
+        """Check once; then defer (deferrable) or poke/reschedule as configured."""
+        if not self.deferrable:
+            return super().execute(context)
+        end_time = time.time() + float(self.timeout)
+        event = check_then_defer_or_poll(
+            lambda pacer: self.check_event(context),
+            deferrable=True,
+            defer=lambda: defer_to(self, self.trigger(end_time), end_time),
+            poll_interval=float(self.poke_interval),
             end_time=end_time,
-        ),
-        method_name="execute_complete",
-        timeout=deferral_timeout(max(0.0, end_time - time.time())),
-    )
-
-
-def defer_until_final(
-    task: BaseOperator, post_id: int, *, smartlyq_conn_id: str, poll_interval: float, end_time: float
-) -> NoReturn:
-    """
-    Defer ``task`` to :class:`~airflow_provider_smartlyq.triggers.smartlyq.PostPublishedTrigger`.
-
-    The task resumes in its ``execute_complete(context, event)``; Airflow's deferral timeout
-    adds a grace so that the trigger's ``timeout`` event, which names the post, arrives first.
-
-    :raises TaskDeferred: always.
-    """
-    from airflow_provider_smartlyq.triggers.posts import PostPublishedTrigger
-    from airflow_provider_smartlyq.waits.policy import deferral_timeout
-
-    task.defer(
-        trigger=PostPublishedTrigger(
-            post_id=post_id, smartlyq_conn_id=smartlyq_conn_id, poll_interval=poll_interval, end_time=end_time
-        ),
-        method_name="execute_complete",
-        timeout=deferral_timeout(max(0.0, end_time - time.time())),
-    )
+        )
+        # Through resume_execution, as a trigger's event would be: soft_fail/never_fail apply.
+        return self.resume_execution("execute_complete", {"event": event}, context)

@@ -17,10 +17,9 @@ from airflow_provider_smartlyq._compat import conf
 from airflow_provider_smartlyq._tasks.selection import is_templated
 from airflow_provider_smartlyq._tasks.task import (
     SmartlyQTaskMixin,
-    check_then_defer_or_poll,
-    defer_until_connected,
     task_idempotency_key,
     task_method,
+    wait_for,
 )
 from airflow_provider_smartlyq.links import SmartlyQConnectLink, push_link, restore_link
 
@@ -151,16 +150,12 @@ class SmartlyQConnectAccountOperator(SmartlyQTaskMixin, BaseOperator):
                 "set wait_for_completion=False and follow up with SmartlyQConnectCompletedSensor"
             )
         end_time = time.time() + self.timeout
-        event = check_then_defer_or_poll(
+        event = wait_for(
+            self,
+            "ConnectCompletedTrigger",
+            state_token,
             lambda pacer: check_connect_link(self.hook, state_token, self.log, pacer),
             deferrable=self.deferrable,
-            defer=lambda: defer_until_connected(
-                self,
-                state_token,
-                smartlyq_conn_id=self.smartlyq_conn_id,
-                poll_interval=self.poll_interval,
-                end_time=end_time,
-            ),
             poll_interval=self.poll_interval,
             end_time=end_time,
         )

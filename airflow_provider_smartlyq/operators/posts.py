@@ -22,11 +22,10 @@ from airflow_provider_smartlyq._tasks.selection import (
 )
 from airflow_provider_smartlyq._tasks.task import (
     SmartlyQTaskMixin,
-    check_then_defer_or_poll,
-    defer_until_final,
     idempotency_key,
     task_idempotency_key,
     task_method,
+    wait_for,
 )
 from airflow_provider_smartlyq.links import SmartlyQPostLink
 
@@ -299,16 +298,12 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, SmartlyQTaskMixin, Base
             replay = False
             return event
 
-        event = check_then_defer_or_poll(
+        event = wait_for(
+            self,
+            "PostPublishedTrigger",
+            post_id,
             check,
             deferrable=self.deferrable,
-            defer=lambda: defer_until_final(
-                self,
-                post_id,
-                smartlyq_conn_id=self.smartlyq_conn_id,
-                poll_interval=self.poll_interval,
-                end_time=end_time,
-            ),
             poll_interval=self.poll_interval,
             end_time=end_time,
             timeout_event=lambda: {"status": "timeout", "post_id": post_id, "last_status": last_status},

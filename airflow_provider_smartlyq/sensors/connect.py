@@ -6,30 +6,23 @@ Import :class:`SmartlyQConnectCompletedSensor` from :mod:`airflow_provider_smart
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, Any, NoReturn
-
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smartlyq._compat import AirflowSensorTimeout, conf
 from airflow_provider_smartlyq._tasks.selection import is_templated
-from airflow_provider_smartlyq._tasks.task import (
-    PacedPokes,
-    SmartlyQTaskMixin,
-    check_then_defer_or_poll,
-    defer_until_connected,
-    task_method,
-)
+from airflow_provider_smartlyq._tasks.task import WaitSensor, task_method, wait_trigger
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow.sdk import Context
 
+    from airflow_provider_smartlyq.triggers._base import SmartlyQPollingTrigger
+
 __all__ = ["SmartlyQConnectCompletedSensor"]
 
 
-class SmartlyQConnectCompletedSensor(PacedPokes, SmartlyQTaskMixin, BaseSensorOperator):
+class SmartlyQConnectCompletedSensor(WaitSensor):
     """
     Wait until a connect link is approved; return the connected account.
 
@@ -69,47 +62,21 @@ class SmartlyQConnectCompletedSensor(PacedPokes, SmartlyQTaskMixin, BaseSensorOp
         self.smartlyq_conn_id = smartlyq_conn_id
         self.deferrable = deferrable
 
-    @task_method
-    def poke(self, context: Context) -> bool | PokeReturnValue:
-        """Check the link once: done with the account, not yet, or fail (expired)."""
+    def check_event(self, context: Context) -> dict[str, Any] | None:
+        """Check the link once: the final event (connected, expired) or ``None`` while pending."""
         from airflow_provider_smartlyq.core.validation import validate_state_token
         from airflow_provider_smartlyq.waits.connect_status import check_connect_link
 
-        event = check_connect_link(self.hook, validate_state_token(self.state_token), self.log, self.pacer)
-        if event is None:
-            return False
-        return PokeReturnValue(is_done=True, xcom_value=self.execute_complete(context, event))
+        return check_connect_link(self.hook, validate_state_token(self.state_token), self.log, self.pacer)
 
-    @task_method
-    def execute(self, context: Context) -> Any:
-        """Check once; then defer (deferrable) or poke/reschedule as configured."""
-        from airflow_provider_smartlyq.core.validation import short_token, validate_state_token
-        from airflow_provider_smartlyq.waits.connect_status import check_connect_link
+    def trigger(self, end_time: float) -> SmartlyQPollingTrigger:
+        """Return the :class:`ConnectCompletedTrigger` of this link."""
+        from airflow_provider_smartlyq.core.validation import validate_state_token
 
-        if not self.deferrable:
-            return super().execute(context)
-        state_token = validate_state_token(self.state_token)
-        end_time = time.time() + self.timeout
-
-        def defer() -> NoReturn:
-            self.log.info("Deferring until connect link %s is approved", short_token(state_token))
-            defer_until_connected(
-                self,
-                state_token,
-                smartlyq_conn_id=self.smartlyq_conn_id,
-                poll_interval=self.poke_interval,
-                end_time=end_time,
-            )
-
-        event = check_then_defer_or_poll(
-            lambda pacer: check_connect_link(self.hook, state_token, self.log),
-            deferrable=True,
-            defer=defer,
-            poll_interval=self.poke_interval,
-            end_time=end_time,
+        token = validate_state_token(self.state_token)
+        return wait_trigger(
+            self, "ConnectCompletedTrigger", token, poll_interval=self.poke_interval, end_time=end_time
         )
-        # Through resume_execution, as a trigger's event would be: soft_fail/never_fail apply.
-        return self.resume_execution("execute_complete", {"event": event}, context)
 
     @task_method
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:

@@ -6,19 +6,11 @@ Import :class:`SmartlyQHealthSensor` from :mod:`airflow_provider_smartlyq.sensor
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, Any, NoReturn
-
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smartlyq._compat import AirflowFailException, AirflowSensorTimeout, conf
 from airflow_provider_smartlyq._tasks.selection import SELECTION_TEMPLATE_FIELDS, AccountSelectionMixin
-from airflow_provider_smartlyq._tasks.task import (
-    PacedPokes,
-    SmartlyQTaskMixin,
-    check_then_defer_or_poll,
-    task_method,
-)
+from airflow_provider_smartlyq._tasks.task import WaitSensor, task_method
 from airflow_provider_smartlyq.links import SmartlyQReconnectLink, push_link
 
 if TYPE_CHECKING:
@@ -26,6 +18,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
+    from airflow_provider_smartlyq.triggers._base import SmartlyQPollingTrigger
     from airflow_provider_smartlyq.waits.health_gate import HealthReport
 
 __all__ = ["SmartlyQHealthSensor"]
@@ -34,7 +27,7 @@ __all__ = ["SmartlyQHealthSensor"]
 UNHEALTHY_XCOM_KEY = "unhealthy_accounts"
 
 
-class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, SmartlyQTaskMixin, BaseSensorOperator):
+class SmartlyQHealthSensor(AccountSelectionMixin, WaitSensor):
     """
     Wait until every selected account is healthy; return their health items.
 
@@ -136,64 +129,30 @@ class SmartlyQHealthSensor(PacedPokes, AccountSelectionMixin, SmartlyQTaskMixin,
             answer, selector, min_validity_days=self.min_validity_days, allow_paused=self.allow_paused
         )
 
-    @task_method
-    def poke(self, context: Context) -> bool | PokeReturnValue:
-        """Check once: done with the healthy accounts, not yet, or fail (``fail_on_unhealthy``)."""
+    def check_event(self, context: Context) -> dict[str, Any] | None:
+        """Check once: the final event, or ``None`` to wait on (after reporting the unhealthy rows)."""
         from airflow_provider_smartlyq.waits.health_gate import event_for_report
 
         report = self.check()
         if report is None:
-            return False
+            return None
         event = event_for_report(report, fail_on_unhealthy=self.fail_on_unhealthy)
-        if event is not None:
-            return PokeReturnValue(is_done=True, xcom_value=self.execute_complete(context, event))
-        self.report_unhealthy(context, report.unhealthy)
-        return False
+        if event is None:
+            self.report_unhealthy(context, report.unhealthy)
+        return event
 
-    @task_method
-    def execute(self, context: Context) -> Any:
-        """Check once; then defer (deferrable) or poke/reschedule as configured."""
-        from airflow_provider_smartlyq.waits.health_gate import event_for_report
+    def trigger(self, end_time: float) -> SmartlyQPollingTrigger:
+        """Return the :class:`AccountHealthTrigger` of this gate."""
+        from airflow_provider_smartlyq.triggers.health import AccountHealthTrigger
 
-        if not self.deferrable:
-            return super().execute(context)
-        end_time = time.time() + self.timeout
-
-        def check(pacer: Any) -> dict[str, Any] | None:
-            report = self.check()
-            if report is None:
-                return None
-            event = event_for_report(report, fail_on_unhealthy=self.fail_on_unhealthy)
-            if event is None:
-                self.report_unhealthy(context, report.unhealthy)
-            return event
-
-        event = check_then_defer_or_poll(
-            check,
-            deferrable=True,
-            defer=lambda: self._defer(end_time),
+        return AccountHealthTrigger(
+            selector=self.build_selector().to_dict(),
+            min_validity_days=self.min_validity_days,
+            allow_paused=self.allow_paused,
+            fail_on_unhealthy=self.fail_on_unhealthy,
+            smartlyq_conn_id=self.smartlyq_conn_id,
             poll_interval=self.poke_interval,
             end_time=end_time,
-        )
-        # Through resume_execution, as a trigger's event would be: soft_fail/never_fail apply.
-        return self.resume_execution("execute_complete", {"event": event}, context)
-
-    def _defer(self, end_time: float) -> NoReturn:
-        from airflow_provider_smartlyq.triggers.health import AccountHealthTrigger
-        from airflow_provider_smartlyq.waits.policy import deferral_timeout
-
-        self.defer(
-            trigger=AccountHealthTrigger(
-                selector=self.build_selector().to_dict(),
-                min_validity_days=self.min_validity_days,
-                allow_paused=self.allow_paused,
-                fail_on_unhealthy=self.fail_on_unhealthy,
-                smartlyq_conn_id=self.smartlyq_conn_id,
-                poll_interval=self.poke_interval,
-                end_time=end_time,
-            ),
-            method_name="execute_complete",
-            timeout=deferral_timeout(max(0.0, end_time - time.time())),
         )
 
     @task_method

@@ -6,20 +6,11 @@ Import :class:`SmartlyQPostStatusSensor` from :mod:`airflow_provider_smartlyq.se
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
-
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_smartlyq._compat import AirflowSensorTimeout, conf
 from airflow_provider_smartlyq._tasks.selection import is_templated
-from airflow_provider_smartlyq._tasks.task import (
-    PacedPokes,
-    SmartlyQTaskMixin,
-    check_then_defer_or_poll,
-    defer_until_final,
-    task_method,
-)
+from airflow_provider_smartlyq._tasks.task import WaitSensor, task_method, wait_trigger
 from airflow_provider_smartlyq.links import SmartlyQPostLink
 
 if TYPE_CHECKING:
@@ -27,10 +18,12 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
+    from airflow_provider_smartlyq.triggers._base import SmartlyQPollingTrigger
+
 __all__ = ["SmartlyQPostStatusSensor"]
 
 
-class SmartlyQPostStatusSensor(PacedPokes, SmartlyQTaskMixin, BaseSensorOperator):
+class SmartlyQPostStatusSensor(WaitSensor):
     """
     Wait until a post is published, partially published or failed; return the outcome.
 
@@ -77,44 +70,23 @@ class SmartlyQPostStatusSensor(PacedPokes, SmartlyQTaskMixin, BaseSensorOperator
         self.deferrable = deferrable
         self.smartlyq_conn_id = smartlyq_conn_id
 
-    @task_method
-    def poke(self, context: Context) -> bool | PokeReturnValue:
-        """Check the post once: done with the outcome, not yet, or fail."""
+    def check_event(self, context: Context) -> dict[str, Any] | None:
+        """Check the post once: the final event, or ``None`` while it is not final."""
         from airflow_provider_smartlyq.core.validation import validate_account_id
         from airflow_provider_smartlyq.waits.post_status import check_post
 
-        event, _ = check_post(
-            self.hook, validate_account_id(self.post_id, name="post_id"), self.log, self.pacer
-        )
-        if event is None:
-            return False
-        return PokeReturnValue(is_done=True, xcom_value=self.execute_complete(context, event))
+        return check_post(self.hook, validate_account_id(self.post_id, name="post_id"), self.log, self.pacer)[
+            0
+        ]
 
-    @task_method
-    def execute(self, context: Context) -> Any:
-        """Check once; then defer (deferrable) or poke/reschedule as configured."""
+    def trigger(self, end_time: float) -> SmartlyQPollingTrigger:
+        """Return the :class:`PostPublishedTrigger` of this post."""
         from airflow_provider_smartlyq.core.validation import validate_account_id
-        from airflow_provider_smartlyq.waits.post_status import check_post
 
-        if not self.deferrable:
-            return super().execute(context)
         post_id = validate_account_id(self.post_id, name="post_id")
-        end_time = time.time() + self.timeout
-        event = check_then_defer_or_poll(
-            lambda pacer: check_post(self.hook, post_id, self.log)[0],
-            deferrable=True,
-            defer=lambda: defer_until_final(
-                self,
-                post_id,
-                smartlyq_conn_id=self.smartlyq_conn_id,
-                poll_interval=self.poke_interval,
-                end_time=end_time,
-            ),
-            poll_interval=self.poke_interval,
-            end_time=end_time,
+        return wait_trigger(
+            self, "PostPublishedTrigger", post_id, poll_interval=self.poke_interval, end_time=end_time
         )
-        # Through resume_execution, as a trigger's event would be: soft_fail/never_fail apply.
-        return self.resume_execution("execute_complete", {"event": event}, context)
 
     @task_method
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:

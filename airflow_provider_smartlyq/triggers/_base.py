@@ -56,6 +56,10 @@ class SmartlyQPollingTrigger(BaseTrigger):
     default_wait: ClassVar[float] = 20 * 60
     #: The shared poll that asks SmartlyQ for every trigger of this kind on a connection.
     shared_poll: ClassVar[type[SharedPoll]]
+    #: The kwarg (and attribute) naming the one thing this trigger waits for (``post_id``,
+    #: ``state_token``): its only kwarg of its own and its item in the shared poll. ``None``
+    #: for a trigger that waits on a whole answer (the health gate), which says its kwargs itself.
+    item_kwarg: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -72,13 +76,13 @@ class SmartlyQPollingTrigger(BaseTrigger):
 
     # -- what subclasses provide ----------------------------------------------------------------
 
-    @abstractmethod
     def trigger_kwargs(self) -> dict[str, Any]:
         """Return the subclass's own JSON-plain kwargs (the base adds conn id, interval, deadline)."""
+        return {} if self.item_kwarg is None else {self.item_kwarg: self.wait_item()}
 
     def wait_item(self) -> Hashable:
         """Return what this trigger waits for in its shared poll (a post id, a state token)."""
-        return None
+        return None if self.item_kwarg is None else getattr(self, self.item_kwarg)
 
     @abstractmethod
     def judge(self, answer: Any) -> dict[str, Any] | None:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow_provider_smartlyq.core.validation import redact_token, short_token, validate_state_token
 from airflow_provider_smartlyq.triggers._base import SmartlyQPollingTrigger
 from airflow_provider_smartlyq.triggers._shared_polls import ConnectRotation
 from airflow_provider_smartlyq.waits.connect_status import EXPIRY_GRACE, event_for_status, expires_at_of
-
-if TYPE_CHECKING:
-    from collections.abc import Hashable
 
 
 class ConnectCompletedTrigger(SmartlyQPollingTrigger):
@@ -42,6 +39,7 @@ class ConnectCompletedTrigger(SmartlyQPollingTrigger):
         first built (SmartlyQ links live 15), stored in the kwargs so a rebuilt trigger keeps it.
     """
 
+    item_kwarg = "state_token"
     shared_poll = ConnectRotation
 
     def __init__(
@@ -62,14 +60,6 @@ class ConnectCompletedTrigger(SmartlyQPollingTrigger):
             f"smartlyq_conn_id={self.smartlyq_conn_id!r}, poll_interval={self.poll_interval}, "
             f"end_time={self.end_time})"
         )
-
-    def trigger_kwargs(self) -> dict[str, Any]:
-        """Return ``{"state_token": ...}``."""
-        return {"state_token": self.state_token}
-
-    def wait_item(self) -> Hashable:
-        """Return the state token (the rotation checks each link by it)."""
-        return self.state_token
 
     def describe(self) -> str:
         """Return ``connect link <prefix>…``."""

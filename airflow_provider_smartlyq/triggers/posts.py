@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow_provider_smartlyq.core.validation import validate_account_id
 from airflow_provider_smartlyq.triggers._base import SmartlyQPollingTrigger
 from airflow_provider_smartlyq.triggers._shared_polls import PostsPoll
 from airflow_provider_smartlyq.waits.post_status import event_for_post, normalize_status
-
-if TYPE_CHECKING:
-    from collections.abc import Hashable
 
 
 class PostPublishedTrigger(SmartlyQPollingTrigger):
@@ -42,6 +39,7 @@ class PostPublishedTrigger(SmartlyQPollingTrigger):
     """
 
     default_wait = 60 * 60
+    item_kwarg = "post_id"
     shared_poll = PostsPoll
 
     def __init__(
@@ -54,14 +52,6 @@ class PostPublishedTrigger(SmartlyQPollingTrigger):
         self.post_id = validate_account_id(post_id, name="post_id")
         super().__init__(smartlyq_conn_id=smartlyq_conn_id, poll_interval=poll_interval, end_time=end_time)
         self._last_status: str | None = None
-
-    def trigger_kwargs(self) -> dict[str, Any]:
-        """Return ``{"post_id": ...}``."""
-        return {"post_id": self.post_id}
-
-    def wait_item(self) -> Hashable:
-        """Return the post id."""
-        return self.post_id
 
     def describe(self) -> str:
         """Return ``post <id>``."""
