@@ -12,9 +12,11 @@ loads when a selection is built.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from airflow_provider_smartlyq.core.selector import AccountSelector
     from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
 
@@ -36,6 +38,23 @@ def is_templated(value: Any) -> bool:
     if isinstance(value, (list, tuple)):
         return any(is_templated(item) for item in value)
     return True  # XComArg, Param references and anything else Airflow resolves later
+
+
+T = TypeVar("T")
+
+
+def checked_now(value: T, check: Callable[[Any], object], *, optional: bool = False) -> T:
+    """
+    Return ``value`` as given, after ``check(value)`` unless it is templated.
+
+    The one rule for task arguments: a literal mistake fails when the DAG file is parsed; a
+    template renders only when the task runs, where ``execute`` checks the rendered value.
+
+    :param optional: ``None`` means "not given": nothing to check.
+    """
+    if not is_templated(value) and not (optional and value is None):
+        check(value)
+    return value
 
 
 def build_selector(
@@ -95,11 +114,13 @@ class AccountSelectionMixin:
         """Return the selector from the rendered arguments."""
         return build_selector(self.account_ids, self.platforms, self.account_name_pattern, self.all_accounts)
 
+    def select_accounts(self, hook: SmartlyQHook) -> tuple[AccountSelector, list[dict[str, Any]]]:
+        """
+        Return the selector and the accounts it selects, resolved with one ``list_accounts`` call.
 
-def select_accounts(hook: SmartlyQHook, selector: AccountSelector) -> list[dict[str, Any]]:
-    """
-    Return the selected accounts, resolved with one ``list_accounts`` call.
+        The selector is built first, so bad input fails before any request.
 
-    :raises SmartlyQValidationError: an id that does not exist, or nothing matched.
-    """
-    return selector.select(hook.list_accounts())
+        :raises SmartlyQValidationError: a bad criterion, an id that does not exist, or nothing matched.
+        """
+        selector = self.build_selector()
+        return selector, selector.select(hook.list_accounts())

@@ -22,7 +22,7 @@ import functools
 import hashlib
 import time
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
 # airflow.sdk only: every DAG file has loaded it already.
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
@@ -73,6 +73,17 @@ class SmartlyQTaskMixin:
         from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
 
         return SmartlyQHook(self.smartlyq_conn_id)
+
+    def init_wait(
+        self, *, wait_for_completion: bool, deferrable: bool, poll_interval: float, timeout: float
+    ) -> None:
+        """Store, checked, how an operator waits for what it started (``wait_for_completion``...)."""
+        from airflow_provider_smartlyq.waits.policy import validate_poll_interval, validate_timeout
+
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = validate_poll_interval(poll_interval)
+        self.timeout = validate_timeout(timeout)
 
     def close_hook(self) -> None:
         """Close the hook if one was built (its HTTP session); the next use builds a new one."""
@@ -306,14 +317,26 @@ class WaitSensor(PacedPokes, SmartlyQTaskMixin, BaseSensorOperator):
     """
 
     deferrable: bool
+    #: The trigger (a class name for :func:`wait_trigger`) of a sensor waiting on one :meth:`target`.
+    trigger_name: ClassVar[str]
 
     def check_event(self, context: Context) -> dict[str, Any] | None:
         """Check once (pacing with :attr:`pacer`); return the final event, or ``None`` to wait on."""
         raise NotImplementedError
 
-    def trigger(self, end_time: float) -> SmartlyQPollingTrigger:
-        """Return the trigger that waits in deferrable mode until ``end_time``."""
+    def target(self) -> object:
+        """Return the one thing waited on, rendered and checked (a state token, a post id)."""
         raise NotImplementedError
+
+    def trigger(self, end_time: float) -> SmartlyQPollingTrigger:
+        """
+        Return the trigger that waits in deferrable mode until ``end_time``.
+
+        By default the :attr:`trigger_name` trigger of :meth:`target`.
+        """
+        return wait_trigger(
+            self, self.trigger_name, self.target(), poll_interval=float(self.poke_interval), end_time=end_time
+        )
 
     @task_method
     def poke(self, context: Context) -> bool | PokeReturnValue:

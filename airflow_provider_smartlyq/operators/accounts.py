@@ -16,14 +16,13 @@ from airflow.sdk import BaseOperator
 from airflow_provider_smartlyq._tasks.selection import (
     SELECTION_TEMPLATE_FIELDS,
     AccountSelectionMixin,
-    is_templated,
-    select_accounts,
+    checked_now,
 )
 from airflow_provider_smartlyq._tasks.task import SmartlyQTaskMixin, task_idempotency_key, task_method
 from airflow_provider_smartlyq.links import SmartlyQReconnectLink, push_link
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from airflow.sdk import Context
 
@@ -40,6 +39,22 @@ __all__ = [
 
 #: XCom key of the first reconnect URL, read by :class:`SmartlyQReconnectLink`.
 FIRST_RECONNECT_URL_KEY = SmartlyQReconnectLink.xcom_key
+
+
+def _flag(name: str, default: bool) -> Callable[[Any], bool]:
+    """Return the reader of a bool argument (a literal, or the text it rendered to)."""
+
+    def read(value: Any) -> bool:
+        from airflow_provider_smartlyq.core.values import parse_bool
+
+        return parse_bool(value, name, default=default)
+
+    return read
+
+
+#: The flags of the list and reconnect operators: checked at parse when literal, read at run.
+_INCLUDE_HEALTH = _flag("include_health", default=False)
+_UNHEALTHY_ONLY = _flag("unhealthy_only", default=True)
 
 
 def _name_of(account: Mapping[str, Any]) -> str | None:
@@ -104,9 +119,8 @@ class _SetPausedOperator(_SmartlyQAccountsOperator):
         from airflow_provider_smartlyq.core.selector import account_id_of
         from airflow_provider_smartlyq.exceptions import SmartlyQBatchError, SmartlyQError
 
-        selector = self.build_selector()  # bad input fails here, before any request
         hook = self.hook
-        accounts = select_accounts(hook, selector)
+        selector, accounts = self.select_accounts(hook)
         current = self._current_paused(hook, accounts)
         results: list[dict[str, Any]] = []
         failures: list[tuple[dict[str, Any], SmartlyQError]] = []
@@ -259,23 +273,17 @@ class SmartlyQListAccountsOperator(_SmartlyQAccountsOperator):
     template_fields: Sequence[str] = (*SELECTION_TEMPLATE_FIELDS, "include_health")
 
     def __init__(self, *, include_health: bool | str = False, **kwargs: Any) -> None:
-        from airflow_provider_smartlyq.core.values import parse_bool
-
         super().__init__(**kwargs)
-        self.include_health = include_health
-        if not is_templated(include_health):
-            parse_bool(include_health, "include_health", default=False)
+        self.include_health = checked_now(include_health, _INCLUDE_HEALTH)
 
     @task_method
     def execute(self, context: Context) -> list[dict[str, Any]]:
         """Return the selected accounts, with one bulk health call merged in when asked."""
         from airflow_provider_smartlyq.core.selector import account_id_of
-        from airflow_provider_smartlyq.core.values import parse_bool
 
-        selector = self.build_selector()
-        include_health = parse_bool(self.include_health, "include_health", default=False)
+        include_health = _INCLUDE_HEALTH(self.include_health)
         hook = self.hook
-        accounts = select_accounts(hook, selector)
+        selector, accounts = self.select_accounts(hook)
         if include_health:
             rows = _health_by_id(hook.get_accounts_health())
             for account in accounts:
@@ -314,24 +322,18 @@ class SmartlyQReconnectUrlOperator(_SmartlyQAccountsOperator):
     operator_extra_links = (SmartlyQReconnectLink(),)
 
     def __init__(self, *, unhealthy_only: bool | str = True, **kwargs: Any) -> None:
-        from airflow_provider_smartlyq.core.values import parse_bool
-
         super().__init__(**kwargs)
-        self.unhealthy_only = unhealthy_only
-        if not is_templated(unhealthy_only):
-            parse_bool(unhealthy_only, "unhealthy_only", default=True)
+        self.unhealthy_only = checked_now(unhealthy_only, _UNHEALTHY_ONLY)
 
     @task_method
     def execute(self, context: Context) -> dict[str, str]:
         """Return ``{account id: reconnect URL}``; push the first URL for the extra link."""
         from airflow_provider_smartlyq.core.selector import account_id_of
-        from airflow_provider_smartlyq.core.values import parse_bool
 
-        selector = self.build_selector()
-        unhealthy_only = parse_bool(self.unhealthy_only, "unhealthy_only", default=True)
+        unhealthy_only = _UNHEALTHY_ONLY(self.unhealthy_only)
         urls: dict[str, str] = {}
         hook = self.hook
-        accounts = select_accounts(hook, selector)
+        selector, accounts = self.select_accounts(hook)
         targets = [i for i in (account_id_of(a) for a in accounts) if i is not None]
         if unhealthy_only:
             rows = _health_by_id(hook.get_accounts_health())
@@ -381,13 +383,9 @@ class SmartlyQDisconnectAccountOperator(SmartlyQTaskMixin, BaseOperator):
         from airflow_provider_smartlyq.core.validation import validate_account_id
 
         super().__init__(**kwargs)
-        self.account_id = account_id
-        self.confirm_account_name = confirm_account_name
+        self.account_id = checked_now(account_id, validate_account_id)
+        self.confirm_account_name = checked_now(confirm_account_name, _confirmation)
         self.smartlyq_conn_id = smartlyq_conn_id
-        if not is_templated(account_id):
-            validate_account_id(account_id)
-        if not is_templated(confirm_account_name):
-            _confirmation(confirm_account_name)
 
     @task_method
     def execute(self, context: Context) -> dict[str, Any]:

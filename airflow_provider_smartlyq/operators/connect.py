@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_smartlyq._compat import conf
-from airflow_provider_smartlyq._tasks.selection import is_templated
+from airflow_provider_smartlyq._tasks.selection import checked_now
 from airflow_provider_smartlyq._tasks.task import (
     SmartlyQTaskMixin,
     task_idempotency_key,
@@ -77,21 +77,16 @@ class SmartlyQConnectAccountOperator(SmartlyQTaskMixin, BaseOperator):
         **kwargs: Any,
     ) -> None:
         from airflow_provider_smartlyq.core.validation import normalize_platform, validate_return_url
-        from airflow_provider_smartlyq.waits.policy import validate_poll_interval, validate_timeout
 
         super().__init__(**kwargs)
-        # Literal values are checked now, so a typo fails when the DAG is parsed; templated
-        # ones only render later and are checked in execute(), before any request.
-        if not is_templated(platform):
-            normalize_platform(platform)
-        if return_url is not None and not is_templated(return_url):
-            validate_return_url(return_url)
-        self.platform = platform
-        self.return_url = return_url
-        self.wait_for_completion = wait_for_completion
-        self.deferrable = deferrable
-        self.poll_interval = validate_poll_interval(poll_interval)
-        self.timeout = validate_timeout(timeout)
+        self.platform = checked_now(platform, normalize_platform)
+        self.return_url = checked_now(return_url, validate_return_url)
+        self.init_wait(
+            wait_for_completion=wait_for_completion,
+            deferrable=deferrable,
+            poll_interval=poll_interval,
+            timeout=timeout,
+        )
         self.smartlyq_conn_id = smartlyq_conn_id
 
     @task_method

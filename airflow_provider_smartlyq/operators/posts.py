@@ -17,8 +17,8 @@ from airflow_provider_smartlyq._compat import AirflowFailException, conf
 from airflow_provider_smartlyq._tasks.selection import (
     SELECTION_TEMPLATE_FIELDS,
     AccountSelectionMixin,
+    checked_now,
     is_templated,
-    select_accounts,
 )
 from airflow_provider_smartlyq._tasks.task import (
     SmartlyQTaskMixin,
@@ -118,7 +118,46 @@ def judge_report(report: Mapping[str, Any], platforms: list[str], log: Any) -> d
     )
 
 
-class SmartlyQPublishPostOperator(AccountSelectionMixin, SmartlyQTaskMixin, BaseOperator):
+class _PostOperator(AccountSelectionMixin, SmartlyQTaskMixin, BaseOperator):
+    """
+    What the validate and publish operators share: a post for the selected accounts, and its dry run.
+
+    Literal mistakes (no content, no selection criterion) fail when the DAG is parsed;
+    templated values are checked in ``execute``.
+    """
+
+    def __init__(
+        self,
+        *,
+        content: str,
+        media_urls: str | list[str] | None = None,
+        account_ids: Any = None,
+        platforms: Any = None,
+        account_name_pattern: str | None = None,
+        all_accounts: Any = False,
+        smartlyq_conn_id: str = "smartlyq_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._init_selection(account_ids, platforms, account_name_pattern, all_accounts)
+        check_literal_content(content)
+        self.content = content
+        self.media_urls = media_urls
+        self.smartlyq_conn_id = smartlyq_conn_id
+
+    def media(self) -> list[str] | None:
+        """Return the rendered ``media_urls`` as a list, ``None`` when there are none."""
+        from airflow_provider_smartlyq.core.values import parse_list
+
+        # A list param renders as its repr ("['https://...']"): read it back as a list.
+        return parse_list(self.media_urls, split=False) or None
+
+    def check_with_smartlyq(self, hook: SmartlyQHook, platforms: list[str]) -> dict[str, Any]:
+        """Validate the post for ``platforms`` (free): return the report, or fail listing every problem."""
+        return judge_report(hook.validate_post(self.content, platforms, self.media()), platforms, self.log)
+
+
+class SmartlyQPublishPostOperator(_PostOperator):
     """
     Publish (or schedule) one post to the selected accounts, exactly once per task instance.
 
@@ -224,18 +263,19 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, SmartlyQTaskMixin, Base
     ) -> None:
         from airflow_provider_smartlyq.core.validation import validate_idempotency_key
         from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
-        from airflow_provider_smartlyq.waits.policy import validate_poll_interval, validate_timeout
 
-        super().__init__(**kwargs)
-        self._init_selection(account_ids, platforms, account_name_pattern, all_accounts)
-        # Literal mistakes fail when the DAG is parsed; templated values are checked in execute().
-        check_literal_content(content)
+        super().__init__(
+            content=content,
+            media_urls=media_urls,
+            account_ids=account_ids,
+            platforms=platforms,
+            account_name_pattern=account_name_pattern,
+            all_accounts=all_accounts,
+            smartlyq_conn_id=smartlyq_conn_id,
+            **kwargs,
+        )
         if scheduled_time is not None and queue_id is not None:
             raise SmartlyQValidationError.local("pass scheduled_time or queue_id, not both")
-        if idempotency_key is not None and not is_templated(idempotency_key):
-            validate_idempotency_key(idempotency_key)
-        self.content = content
-        self.media_urls = media_urls
         self.link = link
         self.platform_options = platform_options
         self.allow_duplicates = allow_duplicates
@@ -243,14 +283,15 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, SmartlyQTaskMixin, Base
         self.scheduled_time = scheduled_time
         self.timezone = timezone
         self.queue_id = queue_id
-        self.idempotency_key = idempotency_key
-        self.wait_for_completion = wait_for_completion
-        self.deferrable = deferrable
-        self.poll_interval = validate_poll_interval(poll_interval)
-        self.timeout = validate_timeout(timeout)
+        self.idempotency_key = checked_now(idempotency_key, validate_idempotency_key, optional=True)
+        self.init_wait(
+            wait_for_completion=wait_for_completion,
+            deferrable=deferrable,
+            poll_interval=poll_interval,
+            timeout=timeout,
+        )
         self.fail_on_partial = fail_on_partial
         self.retry_failed_platforms = retry_failed_platforms
-        self.smartlyq_conn_id = smartlyq_conn_id
 
     def _scheduled(self) -> bool:
         return bool(self.scheduled_time) or self.queue_id not in (None, "")
@@ -260,13 +301,12 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, SmartlyQTaskMixin, Base
         """Create (or replay) the post, then wait for it to publish when asked to."""
         from airflow_provider_smartlyq.waits.post_status import check_post
 
-        selector = self.build_selector()  # bad input fails here, before any request
         # One key for every try and clear of this task instance: a retry replays the post.
         key = self.idempotency_key or task_idempotency_key(context, "post", per_try=False)
         hook = self.hook
-        account_ids, platforms = platforms_and_ids(select_accounts(hook, selector))
+        account_ids, platforms = platforms_and_ids(self.select_accounts(hook)[1])
         if self.validate_first:
-            self._validate(hook, platforms)
+            self.check_with_smartlyq(hook, platforms)
         post = self._create(hook, account_ids, platforms, key)
         post_id = int(post["id"])
         context["ti"].xcom_push(key="post_id", value=post_id)
@@ -310,17 +350,10 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, SmartlyQTaskMixin, Base
         )
         return self.execute_complete(context, event)
 
-    def _validate(self, hook: SmartlyQHook, platforms: list[str]) -> None:
-        """Dry-run the post (free); fail now, listing the problems, when SmartlyQ would refuse it."""
-        from airflow_provider_smartlyq.core.values import parse_list
-
-        report = hook.validate_post(self.content, platforms, parse_list(self.media_urls, split=False) or None)
-        judge_report(report, platforms, self.log)
-
     def _create(
         self, hook: SmartlyQHook, account_ids: list[int], platforms: list[str], key: str | None
     ) -> Any:
-        from airflow_provider_smartlyq.core.values import parse_bool, parse_list, parse_mapping
+        from airflow_provider_smartlyq.core.values import parse_bool, parse_mapping
         from airflow_provider_smartlyq.exceptions import (
             SmartlyQIdempotencyConflictError,
             SmartlyQInsufficientBalanceError,
@@ -331,8 +364,7 @@ class SmartlyQPublishPostOperator(AccountSelectionMixin, SmartlyQTaskMixin, Base
                 self.content,
                 account_ids,
                 platforms=platforms,
-                # A list param renders as its repr ("['https://...']"): read it back as a list.
-                media_urls=parse_list(self.media_urls, split=False) or None,
+                media_urls=self.media(),
                 link=self.link or None,
                 platform_options=parse_mapping(self.platform_options) or None,
                 allow_duplicates=parse_bool(self.allow_duplicates, "allow_duplicates", default=False),

@@ -9,15 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
-from airflow_provider_smartlyq._tasks.selection import (
-    SELECTION_TEMPLATE_FIELDS,
-    AccountSelectionMixin,
-    select_accounts,
-)
-from airflow_provider_smartlyq._tasks.task import SmartlyQTaskMixin, task_method
-from airflow_provider_smartlyq.operators.posts import check_literal_content, judge_report, platforms_and_ids
+from airflow_provider_smartlyq._tasks.selection import SELECTION_TEMPLATE_FIELDS
+from airflow_provider_smartlyq._tasks.task import task_method
+from airflow_provider_smartlyq.operators.posts import _PostOperator, platforms_and_ids
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -27,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["SmartlyQValidatePostOperator"]
 
 
-class SmartlyQValidatePostOperator(AccountSelectionMixin, SmartlyQTaskMixin, BaseOperator):
+class SmartlyQValidatePostOperator(_PostOperator):
     """
     Dry-run a post for the selected accounts' platforms (free): fail with each platform's problems.
 
@@ -62,21 +56,19 @@ class SmartlyQValidatePostOperator(AccountSelectionMixin, SmartlyQTaskMixin, Bas
         smartlyq_conn_id: str = "smartlyq_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self._init_selection(account_ids, platforms, account_name_pattern, all_accounts)
-        check_literal_content(content)
-        self.content = content
-        self.media_urls = media_urls
-        self.smartlyq_conn_id = smartlyq_conn_id
+        super().__init__(
+            content=content,
+            media_urls=media_urls,
+            account_ids=account_ids,
+            platforms=platforms,
+            account_name_pattern=account_name_pattern,
+            all_accounts=all_accounts,
+            smartlyq_conn_id=smartlyq_conn_id,
+            **kwargs,
+        )
 
     @task_method
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate for the selected accounts' platforms; fail listing the problems."""
-        from airflow_provider_smartlyq.core.values import parse_list
-
-        selector = self.build_selector()
-        _, platforms = platforms_and_ids(select_accounts(self.hook, selector))
-        # A list param renders as its repr ("['https://...']"): read it back as a list.
-        media_urls = parse_list(self.media_urls, split=False) or None
-        report = self.hook.validate_post(self.content, platforms, media_urls)
-        return judge_report(report, platforms, self.log)
+        _, platforms = platforms_and_ids(self.select_accounts(self.hook)[1])
+        return self.check_with_smartlyq(self.hook, platforms)

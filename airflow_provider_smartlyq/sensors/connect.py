@@ -9,15 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smartlyq._compat import AirflowSensorTimeout, conf
-from airflow_provider_smartlyq._tasks.selection import is_templated
-from airflow_provider_smartlyq._tasks.task import WaitSensor, task_method, wait_trigger
+from airflow_provider_smartlyq._tasks.selection import checked_now
+from airflow_provider_smartlyq._tasks.task import WaitSensor, task_method
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow.sdk import Context
-
-    from airflow_provider_smartlyq.triggers._base import SmartlyQPollingTrigger
 
 __all__ = ["SmartlyQConnectCompletedSensor"]
 
@@ -41,6 +39,7 @@ class SmartlyQConnectCompletedSensor(WaitSensor):
     """
 
     template_fields: Sequence[str] = ("state_token",)
+    trigger_name = "ConnectCompletedTrigger"
     ui_color = "#dbe9ff"
 
     def __init__(
@@ -56,27 +55,21 @@ class SmartlyQConnectCompletedSensor(WaitSensor):
         from airflow_provider_smartlyq.core.validation import validate_state_token
 
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
-        if not is_templated(state_token):
-            validate_state_token(state_token)
-        self.state_token = state_token
+        self.state_token = checked_now(state_token, validate_state_token)
         self.smartlyq_conn_id = smartlyq_conn_id
         self.deferrable = deferrable
 
+    def target(self) -> str:
+        """Return the rendered state token, checked."""
+        from airflow_provider_smartlyq.core.validation import validate_state_token
+
+        return validate_state_token(self.state_token)
+
     def check_event(self, context: Context) -> dict[str, Any] | None:
         """Check the link once: the final event (connected, expired) or ``None`` while pending."""
-        from airflow_provider_smartlyq.core.validation import validate_state_token
         from airflow_provider_smartlyq.waits.connect_status import check_connect_link
 
-        return check_connect_link(self.hook, validate_state_token(self.state_token), self.log, self.pacer)
-
-    def trigger(self, end_time: float) -> SmartlyQPollingTrigger:
-        """Return the :class:`ConnectCompletedTrigger` of this link."""
-        from airflow_provider_smartlyq.core.validation import validate_state_token
-
-        token = validate_state_token(self.state_token)
-        return wait_trigger(
-            self, "ConnectCompletedTrigger", token, poll_interval=self.poke_interval, end_time=end_time
-        )
+        return check_connect_link(self.hook, self.target(), self.log, self.pacer)
 
     @task_method
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:

@@ -9,16 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smartlyq._compat import AirflowSensorTimeout, conf
-from airflow_provider_smartlyq._tasks.selection import is_templated
-from airflow_provider_smartlyq._tasks.task import WaitSensor, task_method, wait_trigger
+from airflow_provider_smartlyq._tasks.selection import checked_now
+from airflow_provider_smartlyq._tasks.task import WaitSensor, task_method
 from airflow_provider_smartlyq.links import SmartlyQPostLink
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow.sdk import Context
-
-    from airflow_provider_smartlyq.triggers._base import SmartlyQPollingTrigger
 
 __all__ = ["SmartlyQPostStatusSensor"]
 
@@ -46,6 +44,7 @@ class SmartlyQPostStatusSensor(WaitSensor):
     """
 
     template_fields: Sequence[str] = ("post_id",)
+    trigger_name = "PostPublishedTrigger"
     operator_extra_links = (SmartlyQPostLink(),)
     ui_color = "#ffe8cc"
 
@@ -63,30 +62,22 @@ class SmartlyQPostStatusSensor(WaitSensor):
         from airflow_provider_smartlyq.core.validation import validate_account_id
 
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
-        if not is_templated(post_id):
-            validate_account_id(post_id, name="post_id")
-        self.post_id = post_id
+        self.post_id = checked_now(post_id, lambda value: validate_account_id(value, name="post_id"))
         self.fail_on_partial = fail_on_partial
         self.deferrable = deferrable
         self.smartlyq_conn_id = smartlyq_conn_id
 
+    def target(self) -> int:
+        """Return the rendered post id, checked."""
+        from airflow_provider_smartlyq.core.validation import validate_account_id
+
+        return validate_account_id(self.post_id, name="post_id")
+
     def check_event(self, context: Context) -> dict[str, Any] | None:
         """Check the post once: the final event, or ``None`` while it is not final."""
-        from airflow_provider_smartlyq.core.validation import validate_account_id
         from airflow_provider_smartlyq.waits.post_status import check_post
 
-        return check_post(self.hook, validate_account_id(self.post_id, name="post_id"), self.log, self.pacer)[
-            0
-        ]
-
-    def trigger(self, end_time: float) -> SmartlyQPollingTrigger:
-        """Return the :class:`PostPublishedTrigger` of this post."""
-        from airflow_provider_smartlyq.core.validation import validate_account_id
-
-        post_id = validate_account_id(self.post_id, name="post_id")
-        return wait_trigger(
-            self, "PostPublishedTrigger", post_id, poll_interval=self.poke_interval, end_time=end_time
-        )
+        return check_post(self.hook, self.target(), self.log, self.pacer)[0]
 
     @task_method
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
