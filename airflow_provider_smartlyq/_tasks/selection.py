@@ -94,25 +94,20 @@ class AccountSelectionMixin:
     account_name_pattern: Any
     all_accounts: Any
 
-    def _init_selection(
-        self,
-        account_ids: Any = None,
-        platforms: Any = None,
-        account_name_pattern: Any = None,
-        all_accounts: Any = False,
-    ) -> None:
-        """Store the arguments; validate them now when none of them is templated."""
-        self.account_ids = account_ids
-        self.platforms = platforms
-        self.account_name_pattern = account_name_pattern
-        self.all_accounts = all_accounts
-        values = (account_ids, platforms, account_name_pattern, all_accounts)
-        if not any(is_templated(value) for value in values):
-            build_selector(*values)  # fail at parse time, not at the first scheduled run
+    def _init_selection(self, *criteria: Any) -> None:
+        """
+        Store the selector arguments, given in :data:`SELECTION_TEMPLATE_FIELDS` order.
+
+        They are validated now when none of them is templated.
+        """
+        for name, value in zip(SELECTION_TEMPLATE_FIELDS, criteria, strict=True):
+            setattr(self, name, value)
+        if not any(is_templated(value) for value in criteria):
+            build_selector(*criteria)  # fail at parse time, not at the first scheduled run
 
     def build_selector(self) -> AccountSelector:
         """Return the selector from the rendered arguments."""
-        return build_selector(self.account_ids, self.platforms, self.account_name_pattern, self.all_accounts)
+        return build_selector(*(getattr(self, name) for name in SELECTION_TEMPLATE_FIELDS))
 
     def select_accounts(self, hook: SmartlyQHook) -> tuple[AccountSelector, list[dict[str, Any]]]:
         """

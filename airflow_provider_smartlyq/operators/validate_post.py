@@ -44,29 +44,6 @@ class SmartlyQValidatePostOperator(_PostOperator):
     template_fields: Sequence[str] = ("content", "media_urls", *SELECTION_TEMPLATE_FIELDS)
     ui_color = "#fff4e0"
 
-    def __init__(
-        self,
-        *,
-        content: str,
-        media_urls: str | list[str] | None = None,
-        account_ids: Any = None,
-        platforms: Any = None,
-        account_name_pattern: str | None = None,
-        all_accounts: Any = False,
-        smartlyq_conn_id: str = "smartlyq_default",
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            content=content,
-            media_urls=media_urls,
-            account_ids=account_ids,
-            platforms=platforms,
-            account_name_pattern=account_name_pattern,
-            all_accounts=all_accounts,
-            smartlyq_conn_id=smartlyq_conn_id,
-            **kwargs,
-        )
-
     @task_method
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate for the selected accounts' platforms; fail listing the problems."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hmac
 import itertools
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse  # noqa: TC002 -- FastAPI evaluates r
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -149,6 +150,13 @@ async def expire_connect(request: Request, state_token: str) -> JSONResponse:
 MAX_VALIDITY_DAYS = 36500
 
 
+def _refuse_null(value: Any) -> Any:
+    """Refuse an explicit null where "absent" means "unchanged" (None must not be stored)."""
+    if value is None:
+        raise ValueError("must not be null (leave the field out instead)")
+    return value
+
+
 class _AccountFields(BaseModel):
     """Fields the control API may set on an account; everything is checked before anything changes."""
 
@@ -163,13 +171,9 @@ class _AccountFields(BaseModel):
     status: Literal["connected", "expired", "error"] | None = None
     paused: StrictBool | None = None
 
-    @field_validator("name", "username", "validity_days", "status", "paused", mode="before")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        # Absent means "unchanged"; an explicit null would store None where a value must be.
-        if value is None:
-            raise ValueError("must not be null (leave the field out instead)")
-        return value
+    _not_null = field_validator("name", "username", "validity_days", "status", "paused", mode="before")(
+        _refuse_null
+    )
 
 
 class AccountCreate(_AccountFields):
@@ -261,26 +265,22 @@ async def rate_limit_usage(request: Request) -> JSONResponse:
     return ok(request, get_state(request).rate_limit_report())
 
 
+class RateLimitChange(BaseModel):
+    """Body of ``PATCH /_emulator/rate-limit``: what changes until the next reset (others stay)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: StrictInt | None = Field(None, ge=0)
+    window_seconds: Annotated[float, BeforeValidator(check_rate_window)] | None = None
+    scope: Annotated[str, BeforeValidator(check_rate_scope)] | None = None
+
+    _not_null = field_validator("limit", "window_seconds", "scope", mode="before")(_refuse_null)
+
+
 @guarded.patch("/rate-limit")
 async def change_rate_limit(request: Request) -> JSONResponse:
     """Change ``limit``, ``window_seconds`` or ``scope`` until the next reset (counts start afresh)."""
-    body = await read_json(request)
-    unknown = sorted(set(body) - {"limit", "window_seconds", "scope"})
-    if unknown:
-        raise ApiError(422, "VALIDATION_ERROR", f"Unknown fields: {', '.join(unknown)}", {"fields": unknown})
-    changes: dict[str, Any] = {}
-    try:
-        if "limit" in body:
-            limit = body["limit"]
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-                raise ValueError(f"limit must be an integer >= 0, got {limit!r}")
-            changes["limit"] = limit
-        if "window_seconds" in body:
-            changes["window_seconds"] = check_rate_window(body["window_seconds"])
-        if "scope" in body:
-            changes["scope"] = check_rate_scope(body["scope"])
-    except ValueError as exc:
-        raise ApiError(422, "VALIDATION_ERROR", str(exc), {"fields": sorted(body)}) from None
+    changes = _parse(RateLimitChange, await read_json(request))
     state = get_state(request)
     with state.lock:
         state.rate_override.update(changes)
