@@ -154,16 +154,12 @@ class ConnectSession:
     approved_at: dt.datetime | None = None
 
     def to_control(self) -> dict[str, Any]:
-        """Render every field, for the control API."""
-        return {
-            "state_token": self.state_token,
-            "platform": self.platform,
-            "profile_id": self.profile_id,
-            "return_url": self.return_url,
-            "status": self.status,
-            "created_at": iso(self.created_at),
-            "expires_at": iso(self.expires_at),
-            "account_ids": list(self.account_ids),
-            "reconnect_account_id": self.reconnect_account_id,
-            "approved_at": iso(self.approved_at) if self.approved_at else None,
-        }
+        """Render every field (times as ISO 8601 text), for the control API."""
+        return {field.name: _plain(getattr(self, field.name)) for field in dataclasses.fields(self)}
+
+
+def _plain(value: Any) -> Any:
+    """Return a field value as JSON carries it: times as ISO 8601 text, lists copied."""
+    if isinstance(value, dt.datetime):
+        return iso(value)
+    return list(value) if isinstance(value, list) else value

@@ -178,21 +178,23 @@ class EmulatorState(ConnectSessionsMixin, WebhooksMixin, PostsMixin):
 
     def set_paused(self, account_id: int, profile_id: int | None, paused: bool) -> Account:
         """Pause or resume an account; a no-op (already in that state) logs no write."""
-        with self.lock:
-            account = self.get_account(account_id, profile_id)
-            if account.paused != paused:
-                account.paused = paused
-                action = "account_paused" if paused else "account_resumed"
-                self.record_write(action, account_id=account.id)
-            return account
+        return self._change(
+            account_id, profile_id, "paused", paused, "account_paused" if paused else "account_resumed"
+        )
 
     def rename_account(self, account_id: int, profile_id: int | None, name: str) -> Account:
-        """Rename an account (display name inside SmartlyQ only)."""
+        """Rename an account (display name inside SmartlyQ only); a no-op logs no write."""
+        return self._change(account_id, profile_id, "name", name, "account_renamed")
+
+    def _change(
+        self, account_id: int, profile_id: int | None, field: str, value: Any, action: str
+    ) -> Account:
+        """Set one field of an account of ``profile_id``; log ``action`` only when it changed."""
         with self.lock:
             account = self.get_account(account_id, profile_id)
-            if account.name != name:
-                account.name = name
-                self.record_write("account_renamed", account_id=account.id)
+            if getattr(account, field) != value:
+                setattr(account, field, value)
+                self.record_write(action, account_id=account.id)
             return account
 
     def delete_account(self, account_id: int, profile_id: int | None) -> None:
