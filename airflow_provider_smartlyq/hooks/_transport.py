@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 
 #: Sockets one event loop may hold open to SmartlyQ, whatever the number of waiting triggers.
 ASYNC_POOL_LIMIT = 100
+#: What HTTP forbids in a header value: every control character but tab (CR and LF included).
+_HEADER_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class _ShortenStateTokens(logging.Filter):
@@ -83,7 +85,11 @@ class _BearerAuth(requests.auth.AuthBase):
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         header = ("Authorization", self._settings.authorization)
         # As requests checks headers passed in: a key with a line break or control character
-        # raises InvalidHeader here, inside the call, where _once turns it into _bad_header.
+        # raises InvalidHeader here, inside the call, where the transport turns it into
+        # _bad_header. Our own check first: requests before 2.33 lets a trailing newline through
+        # (its pattern ends in "$"), and http.client then raises a ValueError quoting the key.
+        if _HEADER_CONTROL_CHARACTER.search(header[1]):
+            raise requests.exceptions.InvalidHeader("Authorization: forbidden character (value not shown)")
         requests.utils.check_header_validity(header)
         request.headers["Authorization"] = header[1]
         return request
