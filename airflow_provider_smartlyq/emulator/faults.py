@@ -1,5 +1,6 @@
 """
-Fault injection: canned error answers, delays, dropped connections, "acted but failed".
+Fault injection: canned error answers, delays, dropped connections, "acted but failed";
+the server protocol that makes dropped connections possible (and answers parser errors in JSON).
 
 Dropping a connection needs the TCP transport, which ASGI does not expose. The uvicorn
 protocol classes built by :func:`transport_protocol_class` put it into each request's scope
@@ -12,12 +13,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import fnmatch
+import json
 import logging
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
-from airflow_provider_smartlyq.emulator.envelope import CONTEXT_KEY, error_response
+from airflow_provider_smartlyq.emulator.envelope import (
+    CONTEXT_KEY,
+    error_body,
+    error_response,
+    new_request_id,
+)
 from airflow_provider_smartlyq.emulator.models import ApiError
 
 if TYPE_CHECKING:
@@ -191,5 +198,22 @@ def transport_protocol_class() -> type[asyncio.Protocol]:
                 await inner(scope, receive, send)
 
             self.app = app
+
+        def send_400_response(self, msg: str) -> None:
+            # A request the HTTP parser refuses (a forbidden character in the target or in a
+            # header) never reaches the app, and uvicorn answers it in plain text. SmartlyQ
+            # answers every error in its envelope, so the emulator does too: one error shape.
+            request_id = new_request_id()
+            payload = json.dumps(error_body("BAD_REQUEST", msg, None, request_id)).encode()
+            head = [b"HTTP/1.1 400 Bad Request\r\n"]
+            head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
+            head += [
+                b"content-type: application/json\r\n",
+                b"content-length: " + str(len(payload)).encode() + b"\r\n",
+                b"x-request-id: " + request_id.encode() + b"\r\n",
+                b"connection: close\r\n\r\n",
+            ]
+            self.transport.write(b"".join(head) + payload)
+            self.transport.close()
 
     return TransportExposingProtocol

@@ -292,3 +292,22 @@ def test_bodies_over_one_mib_answer_413(smartlyq_emulator):
         == 413
     )
     assert emu.client.posts()["posts"] == []
+
+
+def test_a_request_the_http_parser_refuses_is_answered_in_the_error_envelope(smartlyq_emulator):
+    # Never reaches the app (uvicorn's parser refuses it); SmartlyQ answers every error as JSON.
+    import json as _json
+    import socket
+
+    with socket.create_connection(("127.0.0.1", smartlyq_emulator.port), timeout=10) as sock:
+        sock.sendall(b"GET /v1/me HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Bad\x01Name: 1\r\n\r\n")
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert b"content-type: application/json" in head.lower()
+    envelope = _json.loads(body)
+    assert envelope["success"] is False
+    assert envelope["error"]["code"] == "BAD_REQUEST"
+    assert envelope["meta"]["request_id"].startswith("req_")

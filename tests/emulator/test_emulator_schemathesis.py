@@ -24,6 +24,7 @@ import jsonschema
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis.generation import GenerationMode
 from spec_support import SPEC_URI, SpecValidator, emulator_operations, nullable_to_json_schema, path_shape
 
@@ -68,6 +69,25 @@ def operation_for(schema: Any, method: str, shape: str) -> Any:
     pytest.skip(f"{method} {shape} is the emulator's but not in SmartlyQ's document")
 
 
+def nothing_to_negate(spec: dict[str, Any], method: str, shape: str) -> bool:
+    """Whether the operation takes no body, no query and only unconstrained string path segments."""
+    for path, item in spec["paths"].items():
+        operation = item.get(method.lower())
+        if operation is None or path_shape(path) != shape:
+            continue
+        if "requestBody" in operation:
+            return False
+        for parameter in operation.get("parameters", []):
+            if "$ref" in parameter:
+                parameter = spec["components"]["parameters"][parameter["$ref"].rsplit("/", 1)[1]]
+            if parameter["in"] == "query":
+                return False
+            if parameter["in"] == "path" and parameter.get("schema") != {"type": "string"}:
+                return False
+        return True
+    return False
+
+
 def call(case: Any, emulator: Any) -> Any:
     """Send ``case`` over loopback HTTP; no answer may be a server error."""
     headers = {"Authorization": f"Bearer {emulator.api_key}"}
@@ -94,7 +114,9 @@ def test_schema_valid_requests_never_answer_5xx_and_conform(
 
 
 @pytest.mark.parametrize(("method", "shape"), OPERATIONS)
-def test_schema_invalid_requests_never_answer_5xx(social_schema, spec_validator, emulator, method, shape):
+def test_schema_invalid_requests_never_answer_5xx(
+    openapi_spec, social_schema, spec_validator, emulator, method, shape
+):
     operation = operation_for(social_schema, method, shape)
     envelope = jsonschema.Draft202012Validator(
         {"$ref": SPEC_URI + "#/components/schemas/ErrorResponse"}, registry=spec_validator.registry
@@ -108,4 +130,10 @@ def test_schema_invalid_requests_never_answer_5xx(social_schema, spec_validator,
             errors = [e.message for e in envelope.iter_errors(response.json())]
             assert not errors, f"{case.method} {case.formatted_path}: not an error envelope: {errors}"
 
-    run()
+    try:
+        run()
+    except Unsatisfiable:
+        # Older Hypothesis (the Airflow 3.1 lane's 6.151) finds no invalid request where the only
+        # inputs are a free-form path segment (always a valid string) and headers (whose invalid
+        # values no HTTP client can send). Anything else with nothing invalid sent is a failure.
+        assert nothing_to_negate(openapi_spec, method, shape), f"{method} {shape}: no invalid request sent"
