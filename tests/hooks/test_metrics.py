@@ -6,6 +6,7 @@ import builtins
 
 import pytest
 
+from airflow_provider_smartlyq._compat import AIRFLOW_V_3_2_PLUS
 from airflow_provider_smartlyq.hooks import _metrics
 from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
 
@@ -30,7 +31,10 @@ def recorder(monkeypatch):
 
 def test_the_facade_is_airflows_stats():
     _metrics.stats.cache_clear()
-    from airflow.sdk.observability.stats import Stats
+    if AIRFLOW_V_3_2_PLUS:
+        from airflow.sdk.observability.stats import Stats
+    else:  # Airflow 3.1 keeps it in core (docs/versions.md)
+        from airflow.stats import Stats
 
     assert _metrics.stats() is Stats
     _metrics.incr("smartlyq.api.requests", {"conn_id": "x", "priority": "write"})  # no backend: no-op
