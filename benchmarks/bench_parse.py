@@ -208,7 +208,8 @@ def show(payload: dict[str, Any]) -> None:
     """Print the table and the target checks."""
     note = (
         f"After `{PRELUDE}`: -X importtime self times summed, and the import statements' wall "
-        f"time (separate process, no -X importtime); fresh processes, median of {payload['repeats']}."
+        f"time (separate process, no -X importtime); fresh processes with byte-code caches, median of "
+        f"{payload['repeats']}."
     )
     show_report("Parse overhead (DAG file imports)", COLUMNS, payload["table"], note, verdict(payload))
 
@@ -218,7 +219,8 @@ def markdown(payload: dict[str, Any]) -> str:
     text = (
         f"Modules loaded after `{PRELUDE}` (what any DAG file pays anyway): their `python -X "
         f"importtime` self times summed, and the import statements' wall time measured in a separate "
-        f"process without `-X importtime`. Fresh processes, median of {payload['repeats']}."
+        f"process without `-X importtime`. Fresh processes reading the byte-code caches an untimed "
+        f"warm-up wrote (as an installed provider has them), median of {payload['repeats']}."
     )
     return markdown_report(COLUMNS, payload["table"], text, verdict(payload))
 
