@@ -320,6 +320,11 @@ class WaitSensor(PacedPokes, SmartlyQTaskMixin, BaseSensorOperator):
     #: The trigger (a class name for :func:`wait_trigger`) of a sensor waiting on one :meth:`target`.
     trigger_name: ClassVar[str]
 
+    def __init__(self, **kwargs: Any) -> None:
+        # Defined, so that Airflow's metaclass wraps this pass-through: a class without its own
+        # __init__ would get BaseSensorOperator's wrapped a second time as its own.
+        super().__init__(**kwargs)
+
     def check_event(self, context: Context) -> dict[str, Any] | None:
         """Check once (pacing with :attr:`pacer`); return the final event, or ``None`` to wait on."""
         raise NotImplementedError
