@@ -36,14 +36,15 @@ import math
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smartlyq.exceptions import SmartlyQRateLimitError
 from airflow_provider_smartlyq.hooks import _metrics
+from airflow_provider_smartlyq.hooks._protocol import _header
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Generator, Iterator, Mapping
 
     from airflow_provider_smartlyq.hooks._protocol import LoggerLike
     from airflow_provider_smartlyq.hooks._settings import ConnectionSettings
@@ -64,6 +65,20 @@ LOG_THRESHOLD = 1.0
 #: A waiter looks again at least this often (seconds): an answer may have brought news (a
 #: higher limit, a new window) that shortens its wait.
 RECHECK = 1.0
+#: Our own grants remembered to tell them from other processes' spending in a window.
+GRANTS_REMEMBERED = 1024
+
+
+def contention_margin(limit: int) -> int:
+    """
+    Return how many requests of a window writes and task reads leave when others share the key.
+
+    Another process's request sent before it could see our last answers (a trigger poll paced
+    at its own rhythm) lands after ours: when a burst of writes takes a window's very last
+    request, that request is answered 429. One request per 40 of the limit (at least one) is
+    left for it; at 60 per minute, one. A process alone on its key leaves nothing.
+    """
+    return max(1, limit // 40)
 
 
 class Priority(enum.IntEnum):
@@ -160,14 +175,6 @@ class Clock:
 SYSTEM_CLOCK = Clock()
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is None:
-        lowered = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
-    return value
-
-
 def _number(value: str | None) -> float | None:
     try:
         number = float(value) if value is not None else None
@@ -222,6 +229,10 @@ class RequestBudget:
         self._last_left: int | None = None
         self._last_answer_at = 0.0
         self._granted_since_answer = 0
+        #: When our recent requests were granted (to tell ours from others' in the server's count).
+        self._grants: deque[float] = deque(maxlen=GRANTS_REMEMBERED)
+        #: Reset of the last window in which the server counted requests that were not ours.
+        self._others_window: float | None = None
 
     # -- decisions (called under the lock) -----------------------------------------------------
 
@@ -241,6 +252,16 @@ class RequestBudget:
         """Return how many requests of a window background polls must leave to others."""
         return math.ceil(self.limit * reserve) if reserve > 0 else 0
 
+    def contended(self, now: float) -> bool:
+        """Return whether other processes (or machines) spend on this key now, as far as seen."""
+        if self.others_rate * self.window >= 1:
+            return True
+        return (
+            self._others_window is not None
+            and self.reset is not None
+            and abs(self._others_window - self.reset) <= 0.5
+        )
+
     def _decide(self, priority: Priority, reserve: float, now: float) -> tuple[float, str]:
         """Return ``(0, "")`` and take one request, or ``(seconds to wait, why)``."""
         self._roll(now)
@@ -248,6 +269,8 @@ class RequestBudget:
         if self.hold_until > now:
             return self.hold_until - now, "hold"
         floor = self.reserve_count(reserve) if priority is Priority.BACKGROUND else 0
+        if self.contended(now):
+            floor = max(floor, contention_margin(self.limit))
         # Writes spend what the server said is left; reads also leave what other processes
         # have probably spent since our last answer (a write then never finds it gone).
         left = self.remaining if priority is Priority.WRITE else self.remaining - self._spent_by_others(now)
@@ -271,6 +294,7 @@ class RequestBudget:
         self.remaining -= 1
         self.in_flight += 1
         self._granted_since_answer += 1
+        self._grants.append(now)
         return 0.0, ""
 
     def _spent_by_others(self, now: float) -> float:
@@ -357,6 +381,40 @@ class RequestBudget:
 
     # -- public API --------------------------------------------------------------------------------
 
+    def _waits(
+        self,
+        priority: Priority,
+        reserve: float,
+        max_wait: float | None,
+        deadline: float | None,
+        log: LoggerLike | None,
+        what: str,
+    ) -> Generator[float, None, float]:
+        """
+        The one home of a waiter's loop: yield each sleep; return the seconds waited when granted.
+
+        :meth:`acquire` and :meth:`aacquire` only do the sleeping (blocking or awaited). The
+        waiter counts as waiting while it sleeps (lower priorities yield to it).
+        """
+        until = self._bound(max_wait, deadline)
+        started = self.clock.time()
+        lot = self._rng.random()
+        while True:
+            try:
+                wait = self._plan(priority, reserve, until, log, what, lot)
+            except SmartlyQRateLimitError:
+                _metrics.incr("smartlyq.budget.exhausted", self._tags(priority))
+                raise
+            if wait <= 0:
+                return self._waited(priority, started)
+            with self._lock:
+                self._waiting[priority] += 1
+            try:
+                yield min(wait, RECHECK)
+            finally:
+                with self._lock:
+                    self._waiting[priority] -= 1
+
     def acquire(
         self,
         priority: Priority,
@@ -375,24 +433,14 @@ class RequestBudget:
         :param deadline: Unix seconds no wait may pass (see :func:`request_deadline`).
         :raises SmartlyQRateLimitError: the budget would not come within the bound.
         """
-        until = self._bound(max_wait, deadline)
-        started = self.clock.time()
-        lot = self._rng.random()
-        while True:
-            try:
-                wait = self._plan(priority, reserve, until, log, what, lot)
-            except SmartlyQRateLimitError:
-                _metrics.incr("smartlyq.budget.exhausted", self._tags(priority))
-                raise
-            if wait <= 0:
-                return self._waited(priority, started)
-            with self._lock:
-                self._waiting[priority] += 1
-            try:
-                self.clock.sleep(min(wait, RECHECK))
-            finally:
-                with self._lock:
-                    self._waiting[priority] -= 1
+        waits = self._waits(priority, reserve, max_wait, deadline, log, what)
+        try:
+            while True:
+                self.clock.sleep(next(waits))
+        except StopIteration as granted:
+            return float(granted.value)
+        finally:
+            waits.close()
 
     async def aacquire(
         self,
@@ -405,24 +453,14 @@ class RequestBudget:
         what: str = "a request",
     ) -> float:
         """Wait (without blocking the event loop) until a request may be sent; see :meth:`acquire`."""
-        until = self._bound(max_wait, deadline)
-        started = self.clock.time()
-        lot = self._rng.random()
-        while True:
-            try:
-                wait = self._plan(priority, reserve, until, log, what, lot)
-            except SmartlyQRateLimitError:
-                _metrics.incr("smartlyq.budget.exhausted", self._tags(priority))
-                raise
-            if wait <= 0:
-                return self._waited(priority, started)
-            with self._lock:
-                self._waiting[priority] += 1
-            try:
-                await self.clock.asleep(min(wait, RECHECK))
-            finally:
-                with self._lock:
-                    self._waiting[priority] -= 1
+        waits = self._waits(priority, reserve, max_wait, deadline, log, what)
+        try:
+            while True:
+                await self.clock.asleep(next(waits))
+        except StopIteration as granted:
+            return float(granted.value)
+        finally:
+            waits.close()  # a cancelled waiter stops counting as waiting at once
 
     def _waited(self, priority: Priority, started: float) -> float:
         waited = max(0.0, self.clock.time() - started)
@@ -459,6 +497,8 @@ class RequestBudget:
                     self._learn_others(int(left), reset, now)  # before the window: it compares resets
                 self._learn_window(reset, now)
                 if left is not None:
+                    self._see_others(int(left), reset)
+                if left is not None:
                     # Requests still in flight may not be counted in this answer yet.
                     server_left = int(left) - self.in_flight
                     if not self.informed or self.reset is None or reset > self.reset + 0.5:
@@ -486,6 +526,15 @@ class RequestBudget:
             self.others_rate *= 0.5
         self._last_left, self._last_answer_at, self._granted_since_answer = left, now, 0
         self._out_at_last_answer = self.in_flight
+
+    def _see_others(self, left: int, reset: float) -> None:
+        # The server counted more in this window than we were granted in it: someone else
+        # spends on the key now. Seen at the very first answer of a fresh process (a worker
+        # whose burst of writes starts mid-window), where no rate can be learnt yet.
+        since = reset - self.window - 1.0  # a second early: our request that this answers
+        ours = sum(1 for granted in self._grants if granted >= since)
+        if self.limit - left > ours:
+            self._others_window = reset
 
     def _learn_window(self, reset: float, now: float) -> None:
         # Fixed windows: two consecutive resets are one window apart. Sliding ones move the

@@ -12,6 +12,7 @@ from airflow_provider_smartlyq.hooks._budget import (
     Clock,
     Priority,
     RequestBudget,
+    contention_margin,
     current_deadline,
     jitter_after,
     priority_of,
@@ -140,9 +141,69 @@ def test_writes_and_task_reads_may_take_the_reserve_background_polls_may_not(bud
         budget.acquire(BACKGROUND, max_wait=5)
     assert clock.now == START  # it did not sleep first: the wait was known to be too long
     budget.acquire(TASK)
-    for _ in range(11):
+    for _ in range(10):
+        budget.acquire(WRITE)
+    # Others spent 47 of this window: the last request is left for their next poll, sent
+    # before they could see ours (else it is answered 429).
+    assert budget.remaining == 1
+    with pytest.raises(SmartlyQRateLimitError):
+        budget.acquire(WRITE, max_wait=5)
+
+
+def test_a_process_alone_on_its_key_may_spend_the_whole_window(budget, clock):
+    budget.acquire(TASK)
+    budget.observe(200, headers(60, 59, START + 60))  # the one spent is ours
+    assert not budget.contended(clock.now)
+    for _ in range(59):
         budget.acquire(WRITE)
     assert budget.remaining == 0
+
+
+def test_a_fresh_process_sees_others_spending_at_its_first_answer(budget, clock):
+    # A worker whose first request comes mid-window: 40 were spent, one of them ours. No
+    # rate can be learnt from one answer, but the margin applies from now on.
+    clock.now = START + 30
+    budget.acquire(WRITE)
+    budget.observe(200, headers(60, 20, START + 60))
+    assert budget.contended(clock.now)
+    for _ in range(19):
+        budget.acquire(WRITE)
+    assert budget.remaining == 1
+    waited = budget.acquire(WRITE)  # the next one waits for the next window
+    assert waited == pytest.approx(30)
+    # In the new window nobody else was seen yet: no margin until they are.
+    assert not budget.contended(clock.now)
+
+
+def test_the_contention_margin_grows_with_the_limit():
+    assert [contention_margin(limit) for limit in (5, 12, 60, 79, 80, 600)] == [1, 1, 1, 1, 2, 15]
+
+
+def test_a_waiter_that_gives_up_stops_counting_as_waiting(budget, clock):
+    budget.acquire(BACKGROUND)
+    stuck = budget._waits(BACKGROUND, 0.2, None, None, None, "cancelled")
+    assert next(stuck) > 0
+    assert budget._waiting[BACKGROUND] == 1
+    stuck.close()  # e.g. its trigger was cancelled while it slept
+    assert budget._waiting[BACKGROUND] == 0
+    clock.now += 1.25
+    assert budget.acquire(BACKGROUND, max_wait=0) == 0.0  # the slot is not kept for it
+
+
+def test_sync_and_async_waiters_wait_the_same(clock):
+    sync = RequestBudget("a", clock=clock, rng=random.Random(1))
+    for _ in range(4):
+        sync.acquire(BACKGROUND)
+    sync_took = clock.now - START
+    clock.now = START
+    other = RequestBudget("b", clock=clock, rng=random.Random(1))
+
+    async def run():
+        for _ in range(4):
+            await other.aacquire(BACKGROUND)
+
+    asyncio.run(run())
+    assert clock.now - START == pytest.approx(sync_took) == pytest.approx(3.75)
 
 
 def test_the_reserve_is_a_setting(budget, clock):
@@ -285,3 +346,11 @@ def test_an_overestimate_of_other_processes_fades_with_each_new_window(budget, c
         budget.observe(200, headers(60, 59, START + 60 * (window + 1)))
 
     assert budget.others_rate <= 8.0 / 2**4
+
+
+def test_a_read_never_goes_into_the_reserve_the_server_reported_left(budget, clock):
+    budget.acquire(BACKGROUND)
+    budget.observe(200, headers(60, 12, START + 60))  # the reserve is all that is left
+    budget.others_rate = 5.0
+    with pytest.raises(SmartlyQRateLimitError):
+        budget.acquire(BACKGROUND, max_wait=5)
