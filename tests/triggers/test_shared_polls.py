@@ -476,3 +476,36 @@ async def test_wait_event_returns_whether_the_event_came_in_time():
     asyncio.get_running_loop().call_soon(event.set)
     assert await _shared_polls.wait_event(event, 3600.0) is True
     assert await _shared_polls.wait_event(event, 0.0) is True
+
+
+async def test_a_link_answered_429_keeps_its_place_at_the_head_of_the_rotation(smartlyq_conn, links):
+    emu = smartlyq_conn
+    first = links[0]["state_token"]
+    path = f"/v1/social/connect/{first}"
+    # Every attempt of its first check (the hook's two retries included) is answered 429.
+    emu.client.inject_fault(path, "GET", status=429, count=3, retry_after=1)
+    end_time = time.time() + 8
+    triggers = [
+        ConnectCompletedTrigger(link["state_token"], poll_interval=60, end_time=end_time) for link in links
+    ]
+
+    results = await run_all(triggers)
+
+    assert [[e.payload["status"] for e in events] for events in results] == [["timeout"]] * 6
+    checks = [r["status"] for r in requests_to(emu, path)]
+    # Its turn was not lost: it was checked again at once (after the hold), not a whole
+    # 60 s interval later, as the links that were answered are.
+    assert checks == [429, 429, 429, 200]
+    for link in links[1:]:
+        assert len(requests_to(emu, f"/v1/social/connect/{link['state_token']}")) == 1
+
+
+def test_the_rotation_starts_a_few_seconds_of_checks_at_the_rate_answers_come():
+    rotation = _shared_polls.ConnectRotation("smartlyq_default")
+    assert rotation.slots() == rotation.max_in_flight  # no answers yet: no rate known
+    rotation._answered.extend(100.0 + 1.25 * i for i in range(20))  # 0.8 a second (60/min, 80 %)
+    assert rotation.slots() == 3  # ceil(0.8 * 3 s)
+    rotation._answered.extend(200.0 + 0.01 * i for i in range(64))  # fast: no limit to speak of
+    assert rotation.slots() == rotation.max_in_flight
+    rotation._answered.extend(300.0 + 60 * i for i in range(64))  # one a minute
+    assert rotation.slots() == rotation.min_in_flight
