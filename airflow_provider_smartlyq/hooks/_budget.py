@@ -37,7 +37,7 @@ import random
 import threading
 import time
 from collections import Counter, deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from airflow_provider_smartlyq.exceptions import SmartlyQRateLimitError
 from airflow_provider_smartlyq.hooks import _metrics
@@ -45,6 +45,8 @@ from airflow_provider_smartlyq.hooks._protocol import _header
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterator, Mapping
+
+    from typing_extensions import Unpack
 
     from airflow_provider_smartlyq.hooks._protocol import LoggerLike
     from airflow_provider_smartlyq.hooks._settings import ConnectionSettings
@@ -185,6 +187,21 @@ def _number(value: str | None) -> float | None:
 
 def _clock_time(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%H:%M:%S")
+
+
+class WaitOptions(TypedDict, total=False):
+    """How a request waits for budget (keywords of :meth:`RequestBudget.acquire` and ``aacquire``)."""
+
+    #: Share of a window background polls leave to writes and task reads (default 0.2).
+    reserve: float
+    #: Longest wait in seconds (``None``, the default: no bound besides ``deadline``).
+    max_wait: float | None
+    #: Unix seconds no wait may pass (see :func:`request_deadline`).
+    deadline: float | None
+    #: Where the "waiting ... for SmartlyQ request budget" line goes (at most once a window).
+    log: LoggerLike | None
+    #: What the request is, for the error when no budget comes in time.
+    what: str
 
 
 class RequestBudget:
@@ -384,11 +401,11 @@ class RequestBudget:
     def _waits(
         self,
         priority: Priority,
-        reserve: float,
-        max_wait: float | None,
-        deadline: float | None,
-        log: LoggerLike | None,
-        what: str,
+        reserve: float = 0.2,
+        max_wait: float | None = None,
+        deadline: float | None = None,
+        log: LoggerLike | None = None,
+        what: str = "a request",
     ) -> Generator[float, None, float]:
         """
         The one home of a waiter's loop: yield each sleep; return the seconds waited when granted.
@@ -415,25 +432,14 @@ class RequestBudget:
                 with self._lock:
                     self._waiting[priority] -= 1
 
-    def acquire(
-        self,
-        priority: Priority,
-        *,
-        reserve: float = 0.2,
-        max_wait: float | None = None,
-        deadline: float | None = None,
-        log: LoggerLike | None = None,
-        what: str = "a request",
-    ) -> float:
+    def acquire(self, priority: Priority, **options: Unpack[WaitOptions]) -> float:
         """
         Block until a request of ``priority`` may be sent; return the seconds waited.
 
-        :param reserve: Share of a window background polls leave to writes and task reads.
-        :param max_wait: Longest wait in seconds (``None``: no bound besides ``deadline``).
-        :param deadline: Unix seconds no wait may pass (see :func:`request_deadline`).
+        :param options: See :class:`WaitOptions` (reserve, max_wait, deadline, log, what).
         :raises SmartlyQRateLimitError: the budget would not come within the bound.
         """
-        waits = self._waits(priority, reserve, max_wait, deadline, log, what)
+        waits = self._waits(priority, **options)
         try:
             while True:
                 self.clock.sleep(next(waits))
@@ -442,18 +448,9 @@ class RequestBudget:
         finally:
             waits.close()
 
-    async def aacquire(
-        self,
-        priority: Priority,
-        *,
-        reserve: float = 0.2,
-        max_wait: float | None = None,
-        deadline: float | None = None,
-        log: LoggerLike | None = None,
-        what: str = "a request",
-    ) -> float:
+    async def aacquire(self, priority: Priority, **options: Unpack[WaitOptions]) -> float:
         """Wait (without blocking the event loop) until a request may be sent; see :meth:`acquire`."""
-        waits = self._waits(priority, reserve, max_wait, deadline, log, what)
+        waits = self._waits(priority, **options)
         try:
             while True:
                 await self.clock.asleep(next(waits))
