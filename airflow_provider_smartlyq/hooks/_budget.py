@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from airflow_provider_smartlyq.exceptions import SmartlyQRateLimitError
 from airflow_provider_smartlyq.hooks import _metrics
-from airflow_provider_smartlyq.hooks._protocol import _header
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterator, Mapping
@@ -175,6 +174,15 @@ class Clock:
 
 
 SYSTEM_CLOCK = Clock()
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    # Any case: the transports hand over case-insensitive mappings, tests and callers may not.
+    value = headers.get(name)
+    if value is None:
+        lowered = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
+    return value
 
 
 def _number(value: str | None) -> float | None:
