@@ -5,10 +5,12 @@ Run the project's commands, creating or reusing the local virtualenv ``.venv`` f
 ``make demo`` and ``make test`` call this script; without ``make``, run it directly::
 
     python3 scripts/dev.py demo    # emulator + example DAGs under `airflow dags test`, then a summary
-    python3 scripts/dev.py test    # ruff, ruff format --check, mypy, import-linter, mkdocs --strict
-                                   # + role check, pytest, packaging check (build, twine check,
-                                   # wheel in a fresh venv)
-    python3 scripts/dev.py matrix  # unit tests and example DAGs on Airflow 3.1, 3.2 and 3.3 (lanes)
+    python3 scripts/dev.py test    # what CI runs: ruff, ruff format --check, mypy, import-linter,
+                                   # mkdocs --strict + role check, pytest on the newest Airflow,
+                                   # packaging check (build, twine check, wheel in a fresh venv),
+                                   # then the version matrix (Airflow 3.1, 3.2, 3.3; matrix.py)
+    python3 scripts/dev.py test-main  # the same less the version matrix
+    python3 scripts/dev.py matrix  # the version matrix only (lane names narrow it)
 
 Only the standard library is used here, so any Python >= 3.10 with ``venv`` and ``pip`` can run
 it on a fresh machine. The virtualenv is (re)installed with ``pip install -e '.[dev,docs]'``
@@ -116,16 +118,57 @@ def checks(pytest_args: list[str], site_dir: str) -> list[tuple[str, list[str]]]
         ("mkdocs build --strict", [tool("mkdocs"), "build", "--strict", "--site-dir", site_dir]),
         # Sphinx roles (:class:`x`) must have become links, not raw text, in the built pages.
         ("mkdocs raw-role check", [str(venv_python()), str(ROLE_CHECK), site_dir]),
-        # The whole tests/ tree (testpaths in pyproject.toml) unless arguments narrow it.
-        ("pytest", [tool("pytest"), "-p", "no:cacheprovider", *pytest_args]),
+        *pytest_steps(pytest_args),
         # sdist + wheel, twine check, the wheel alone in a fresh venv: imports, `airflow providers list`.
         ("package check", [str(venv_python()), str(REPO / "scripts" / "package_check.py")]),
+        # Airflow 3.1, 3.2 and 3.3 each on its own Python: unit tests and example DAGs (matrix.py).
+        ("version matrix", [str(venv_python()), str(REPO / "scripts" / "matrix.py")]),
     ]
 
 
-def run_checks(names: set[str] | None, pytest_args: list[str], keep_site: Path | None = None) -> int:
+def pytest_steps(pytest_args: list[str]) -> list[tuple[str, list[str]]]:
     """
-    Run every step (or those named), even after a failure; print a summary; return 0 or 1.
+    Return the main lane's pytest runs: everything in tests/ on the newest Airflow.
+
+    Arguments run pytest once with just them. Without, the tests that start no Airflow service
+    run on every core (pytest-xdist: CI's time is capped, and the version matrix runs after
+    this), then those marked ``integration``/``distributed`` run one at a time: each starts a
+    scheduler, triggerers or a whole Celery stack, and two at once would compete for the cores
+    their timeouts assume.
+    """
+    pytest = [tool("pytest"), "-p", "no:cacheprovider"]
+    if pytest_args:
+        return [("pytest", [*pytest, *pytest_args])]
+    workers = str(min(os.cpu_count() or 2, 4))
+    return [
+        ("pytest (in parallel)", [*pytest, "-n", workers, "-m", "not integration and not distributed"]),
+        ("pytest integration", [*pytest, "-m", "integration or distributed"]),
+    ]
+
+
+def main_lane_banner() -> None:
+    """Say what the main lane runs on (each version-matrix lane says the same of itself)."""
+    probe = "import sys, airflow; print(sys.version.split()[0], airflow.__version__)"
+    found = subprocess.run(
+        [str(venv_python()), "-c", probe],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**ENV, "PYTHONWARNINGS": "ignore"},
+    ).stdout.split()
+    python, airflow = found[-2:] if len(found) >= 2 else ("?", "?")
+    say(f"main lane: Airflow {airflow} on Python {python} (everything; the version matrix follows)")
+
+
+def run_checks(
+    names: set[str] | None,
+    pytest_args: list[str],
+    keep_site: Path | None = None,
+    skip: frozenset[str] = frozenset(),
+) -> int:
+    """
+    Run every step (or those named, less those in ``skip``), even after a failure; print a
+    summary; return 0 or 1. Steps are named by their first word.
 
     The docs are built into a temporary folder, or into ``keep_site`` when given (``make docs``).
     """
@@ -133,7 +176,7 @@ def run_checks(names: set[str] | None, pytest_args: list[str], keep_site: Path |
     with tempfile.TemporaryDirectory(prefix="smartlyq-site-") as tmp:
         site_dir = str(keep_site or tmp)
         for name, command in checks(pytest_args, site_dir):
-            if names is not None and name.split()[0] not in names:
+            if (names is not None and name.split()[0] not in names) or name.split()[0] in skip:
                 continue
             say(name)
             started = time.monotonic()
@@ -163,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser(
         "test", help="lint, types, docs build and tests, what CI runs (extra arguments go to pytest)"
     )
+    sub.add_parser("test-main", help="what test runs, less the version matrix (extra arguments go to pytest)")
     sub.add_parser(
         "matrix", help="the version matrix: unit tests and example DAGs per supported Airflow (lane names)"
     )
@@ -172,9 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("format", help="apply ruff's fixes and formatting")
     sub.add_parser("serve-docs", help="serve the docs with live reload on http://127.0.0.1:8000")
     argv = sys.argv[1:] if argv is None else argv
-    # Everything after "demo"/"test"/"matrix" belongs to demo.py/pytest/matrix.py, options included.
+    # Everything after the command name belongs to demo.py/pytest/matrix.py, options included.
     passthrough: list[str] = []
-    if argv and argv[0] in ("demo", "test", "matrix"):
+    if argv and argv[0] in ("demo", "test", "test-main", "matrix"):
         argv, passthrough = argv[:1], [arg for arg in argv[1:] if arg != "--"]
     args = parser.parse_args(argv)
 
@@ -185,8 +229,15 @@ def main(argv: list[str] | None = None) -> int:
         return subprocess.run(
             [str(venv_python()), str(REPO / "scripts" / "demo.py"), *passthrough]
         ).returncode
+    if args.command in ("test", "test-main"):
+        main_lane_banner()
     if args.command == "test":
+        if passthrough:
+            say("pytest arguments given: the version matrix is left out (make test-matrix runs it)")
+            return run_checks(None, passthrough, skip=frozenset({"version"}))
         return run_checks(None, passthrough)
+    if args.command == "test-main":
+        return run_checks(None, passthrough, skip=frozenset({"version"}))
     if args.command == "matrix":
         return subprocess.run(
             [str(venv_python()), str(REPO / "scripts" / "matrix.py"), *passthrough], env=ENV

@@ -14,7 +14,7 @@ import airflow
 import pytest
 
 from airflow_provider_smartlyq import __version__
-from airflow_provider_smartlyq._compat import AIRFLOW_V_3_2_PLUS
+from airflow_provider_smartlyq._compat import AIRFLOW_V_3_2_PLUS, AIRFLOW_V_3_3_PLUS
 from airflow_provider_smartlyq.get_provider_info import get_provider_info
 from airflow_provider_smartlyq.hooks._settings import settings_from_connection
 
@@ -269,8 +269,8 @@ def test_cli_connection_test_succeeds_against_the_emulator(cli):
 def test_cli_connection_test_fails_for_a_wrong_key_without_showing_it(cli):
     rc, out, err = cli("test_wrong")
 
-    # Airflow 3.1's `airflow connections test` exits 0 even when the test fails (3.2 exits 1).
-    assert rc != 0 or not AIRFLOW_V_3_2_PLUS
+    # Before 3.3, `airflow connections test` exits 0 even when the test fails (3.3 exits 1).
+    assert rc != 0 or not AIRFLOW_V_3_3_PLUS
     assert "Connection failed" in out + err
     assert "401" in out + err
     assert WRONG_KEY not in out + err
