@@ -141,7 +141,11 @@ def pytest_steps(pytest_args: list[str]) -> list[tuple[str, list[str]]]:
         return [("pytest", [*pytest, *pytest_args])]
     workers = str(min(os.cpu_count() or 2, 4))
     return [
-        ("pytest (in parallel)", [*pytest, "-n", workers, "-m", "not integration and not distributed"]),
+        # Whole files per worker: the example-DAG tests share one Airflow database per module.
+        (
+            "pytest (in parallel)",
+            [*pytest, "-n", workers, "--dist", "loadfile", "-m", "not integration and not distributed"],
+        ),
         ("pytest integration", [*pytest, "-m", "integration or distributed"]),
     ]
 
