@@ -13,8 +13,9 @@ lane (see :data:`LANES`):
    ``test`` extra) with that exact Airflow release, everything resolved as of a few days after
    that release (``uv pip install --exclude-newer``; see :class:`Lane` for why);
 3. prints its Python and Airflow versions, runs the unit tests (``tests/`` without
-   ``tests/integration`` and the example-DAG tests) with ``pytest-xdist`` on both cores, then the
-   example DAGs, each through a real ``airflow dags test`` (``tests/test_example_dags*.py``);
+   ``tests/integration``, the tests marked ``integration`` and the example-DAG tests) with
+   ``pytest-xdist`` on both cores, then the example DAGs, each through a real
+   ``airflow dags test`` (``tests/test_example_dags*.py``);
 4. prints its test counts and duration.
 
 A summary table ends the run; the exit code is non-zero when any lane failed.
@@ -320,7 +321,10 @@ def _run_lane(result: Result, workers: str, dags_only: bool) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
         env.update(AIRFLOW_HOME=str(Path(tmp) / "airflow-home"), AIRFLOW__CORE__LOAD_EXAMPLES="False")
         example_tests = sorted(str(p.relative_to(REPO)) for p in REPO.glob(EXAMPLE_DAG_TESTS))
-        unit_args = ["-n", workers, "tests", "--ignore=tests/integration"]
+        # The unit tests: what the main lane runs in parallel, less the example DAGs (next). The
+        # tests marked integration (real Airflow services, CLI round trips) run in the main lane.
+        unit_args = ["-n", workers, "-m", "not integration and not distributed", "tests"]
+        unit_args += ["--ignore=tests/integration"]
         unit_args += [f"--ignore={p}" for p in example_tests]
         if dags_only:
             result.unit = Counts(ran=False)
