@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -18,10 +17,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_smartlyq import __version__
 from airflow_provider_smartlyq.core.validation import is_loopback_host
-from airflow_provider_smartlyq.core.values import parse_number
+from airflow_provider_smartlyq.core.values import parse_bool, parse_number
 from airflow_provider_smartlyq.exceptions import SmartlyQConfigurationError, SmartlyQValidationError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from airflow.sdk import Connection
 
 DEFAULT_BASE_URL = "https://api.smartlyq.com"
@@ -150,7 +151,7 @@ def _build(
     if extras.get("ca_bundle"):
         verify = str(extras["ca_bundle"])
     elif "verify_ssl" in extras:
-        verify = _as_bool(extras["verify_ssl"], "verify_ssl", conn_id)
+        verify = _extra_bool(extras["verify_ssl"], "extra 'verify_ssl'", conn_id)
     # Containment, not equality: "https://<key>" is the same mistake. Short keys (tests, custom
     # secret backends) would match ordinary host names, so only a key of 8+ characters counts.
     if conn.host and (conn.host.strip() == api_key or (len(api_key) >= 8 and api_key in conn.host)):
@@ -164,32 +165,43 @@ def _build(
         conn_id=conn_id,
         base_url=base_url_from(conn.host, conn.port, conn_id=conn_id),
         api_key=api_key,
-        profile_id=_as_int(extras.get("profile_id"), "profile_id", conn_id, minimum=1),
-        timeout=timeout if timeout is not None else _as_float(extras.get("timeout"), conn_id),
+        profile_id=_extra_number(
+            extras.get("profile_id"), "profile_id", conn_id, None, minimum=1, integer=True
+        ),
+        timeout=(
+            timeout
+            if timeout is not None
+            else float(_extra_number(extras.get("timeout"), "timeout", conn_id, DEFAULT_TIMEOUT, above=0))
+        ),
         max_retries=(
             max_retries
             if max_retries is not None
-            else _as_int(
+            else _extra_number(
                 extras.get("max_retries"),
                 "max_retries",
                 conn_id,
+                DEFAULT_MAX_RETRIES,
                 minimum=0,
                 maximum=MAX_RETRIES_LIMIT,
-                default=DEFAULT_MAX_RETRIES,
+                integer=True,
             )
         ),
         verify=verify,
         budget_enabled=_budget_enabled(extras, conn_id),
-        budget_reserve=_extra_number(
-            extras.get("budget_reserve"),
-            "budget_reserve",
-            conn_id,
-            DEFAULT_BUDGET_RESERVE,
-            minimum=0,
-            maximum=0.9,
+        budget_reserve=float(
+            _extra_number(
+                extras.get("budget_reserve"),
+                "budget_reserve",
+                conn_id,
+                DEFAULT_BUDGET_RESERVE,
+                minimum=0,
+                maximum=0.9,
+            )
         ),
-        budget_max_wait=_extra_number(
-            extras.get("budget_max_wait"), "budget_max_wait", conn_id, DEFAULT_BUDGET_MAX_WAIT, minimum=0
+        budget_max_wait=float(
+            _extra_number(
+                extras.get("budget_max_wait"), "budget_max_wait", conn_id, DEFAULT_BUDGET_MAX_WAIT, minimum=0
+            )
         ),
     )
 
@@ -198,22 +210,52 @@ def _budget_enabled(extras: dict[str, Any], conn_id: str) -> bool:
     # The environment switch exists for benchmarks and emergencies: it wins over the extra.
     env = os.environ.get(BUDGET_ENV, "").strip()
     if env:
-        return _as_bool(env, BUDGET_ENV, conn_id)
+        return _extra_bool(env, BUDGET_ENV, conn_id)
     if "request_budget" in extras:
-        return _as_bool(extras["request_budget"], "request_budget", conn_id)
+        return _extra_bool(extras["request_budget"], "extra 'request_budget'", conn_id)
     return True
 
 
 def _extra_number(
-    value: Any, name: str, conn_id: str, default: float, *, minimum: float, maximum: float | None = None
-) -> float:
+    value: Any,
+    name: str,
+    conn_id: str,
+    default: float | None,
+    *,
+    minimum: float | None = None,
+    above: float | None = None,
+    maximum: float | None = None,
+    integer: bool = False,
+) -> Any:
     # One reader of numbers (values.parse_number); here its refusal names the connection.
     if value is None:
         return default
+    return _named(
+        conn_id,
+        lambda: parse_number(
+            value,
+            f"extra {name!r}",
+            minimum=minimum,
+            above=above,
+            maximum=maximum,
+            integer=integer,
+            text=True,
+        ),
+    )
+
+
+def _extra_bool(value: Any, name: str, conn_id: str) -> bool:
+    # One reader of flags (values.parse_bool): "true"/"false", "yes"/"no", "on"/"off", "1"/"0".
+    return bool(_named(conn_id, lambda: parse_bool(value, name)))
+
+
+def _named(conn_id: str, read: Callable[[], Any]) -> Any:
+    """Run a value reader; turn its refusal into a configuration error naming the connection."""
     try:
-        return float(parse_number(value, f"extra {name!r}", minimum=minimum, maximum=maximum, text=True))
+        return read()
     except SmartlyQValidationError as exc:
         message = exc.message
+    # Raised outside the except block: no __context__ that could carry the value along.
     raise SmartlyQConfigurationError(f"Connection {conn_id!r}: {message}")
 
 
@@ -271,56 +313,3 @@ def _extras(conn: Connection) -> dict[str, Any]:
             extras.setdefault(key[len(_EXTRA_PREFIX) :], extras.pop(key))
     # The UI stores empty form fields as "" or None: treat them as not set.
     return {key: value for key, value in extras.items() if value not in ("", None)}
-
-
-def _as_int(
-    value: Any,
-    name: str,
-    conn_id: str,
-    *,
-    minimum: int,
-    maximum: int | None = None,
-    default: int | None = None,
-) -> Any:
-    if value is None:
-        return default
-    try:
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise ValueError
-        number = int(str(value).strip()) if isinstance(value, str) else int(value)
-    except (TypeError, ValueError):
-        raise SmartlyQConfigurationError(
-            f"Connection {conn_id!r}: extra {name!r} must be an integer, got {value!r}"
-        ) from None
-    if number < minimum:
-        raise SmartlyQConfigurationError(f"Connection {conn_id!r}: extra {name!r} must be >= {minimum}")
-    if maximum is not None and number > maximum:
-        raise SmartlyQConfigurationError(f"Connection {conn_id!r}: extra {name!r} must be <= {maximum}")
-    return number
-
-
-def _as_float(value: Any, conn_id: str) -> float:
-    if value is None:
-        return DEFAULT_TIMEOUT
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise SmartlyQConfigurationError(
-            f"Connection {conn_id!r}: extra 'timeout' must be a number of seconds, got {value!r}"
-        ) from None
-    if not (0 < number < math.inf):  # also refuses "nan" and "inf", which float() accepts
-        raise SmartlyQConfigurationError(
-            f"Connection {conn_id!r}: extra 'timeout' must be a finite number > 0, got {value!r}"
-        )
-    return number
-
-
-def _as_bool(value: Any, name: str, conn_id: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise SmartlyQConfigurationError(f"Connection {conn_id!r}: extra {name!r} must be true or false")

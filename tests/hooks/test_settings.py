@@ -91,6 +91,16 @@ def test_hook_arguments_win_over_extras(monkeypatch):
 
 
 @pytest.mark.parametrize(
+    ("word", "flag"), [("off", False), ("No", False), (" 0 ", False), ("on", True), (1, True)]
+)
+def test_flag_extras_read_the_words_every_operator_flag_reads(monkeypatch, word, flag):
+    from airflow_provider_smartlyq.core.values import parse_bool
+
+    set_conn(monkeypatch, "smartlyq_flag", password="k", extra={"request_budget": word})
+    assert SmartlyQHook("smartlyq_flag").settings.budget_enabled is flag is parse_bool(word, "x")
+
+
+@pytest.mark.parametrize(
     ("extra", "named"),
     [
         ({"profile_id": "abc"}, "profile_id"),
@@ -102,6 +112,7 @@ def test_hook_arguments_win_over_extras(monkeypatch):
         ({"timeout": "-3"}, "timeout"),
         ({"timeout": "nan"}, "timeout"),
         ({"timeout": "inf"}, "timeout"),
+        ({"timeout": True}, "timeout"),  # a flag is not a number of seconds (values.parse_number)
         ({"max_retries": "-1"}, "max_retries"),
         ({"max_retries": "1.5"}, "max_retries"),
         ({"max_retries": "many"}, "max_retries"),
