@@ -14,7 +14,6 @@ Usage: ``python benchmarks/bench_parse.py [--quick]``.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import subprocess
 import sys
@@ -32,36 +31,27 @@ from _common import (
     write_results,
 )
 
+from airflow_provider_smartlyq.core.surface import PUBLIC_SURFACE
+
 NAME = "parse"
-OPERATORS = [
-    "SmartlyQConnectAccountOperator",
-    "SmartlyQDisconnectAccountOperator",
-    "SmartlyQListAccountsOperator",
-    "SmartlyQPauseAccountsOperator",
-    "SmartlyQPublishPostOperator",
-    "SmartlyQReconnectUrlOperator",
-    "SmartlyQResumeAccountsOperator",
-    "SmartlyQValidatePostOperator",
-]
-SENSORS = ["SmartlyQConnectCompletedSensor", "SmartlyQHealthSensor", "SmartlyQPostStatusSensor"]
+_PUBLIC = {
+    "operators": "airflow_provider_smartlyq.operators.smartlyq",
+    "sensors": "airflow_provider_smartlyq.sensors.smartlyq",
+}
+#: The classes a DAG imports: every operator and sensor in the provider's public surface.
+CLASSES = {
+    kind: sorted(n for n in PUBLIC_SURFACE[module] if n[0].isupper()) for kind, module in _PUBLIC.items()
+}
 #: What every DAG file pays anyway: ``import airflow.sdk`` is lazy, and the first
 #: ``from airflow.sdk import BaseOperator`` loads Airflow's task machinery (tenacity included).
 PRELUDE = "import airflow.sdk; from airflow.sdk import DAG, BaseOperator, BaseSensorOperator"
 #: Our public modules resolve classes lazily through ``importlib.import_module``, which
 #: ``-X importtime`` does not instrument; importing the defining modules first makes it count them.
-_IMPL = [
-    f"airflow_provider_smartlyq.{package}{module}"
-    for package, exports in (
-        ("operators", importlib.import_module("airflow_provider_smartlyq.operators.smartlyq")._EXPORTS),
-        ("sensors", importlib.import_module("airflow_provider_smartlyq.sensors.smartlyq")._EXPORTS),
-    )
-    for module in sorted(set(exports.values()))
-]
+_IMPL = sorted({module for public in _PUBLIC.values() for module in PUBLIC_SURFACE[public].values()})
 CASES = {
     "smartlyq": (
         "SmartlyQ operators + sensors",
-        f"from airflow_provider_smartlyq.operators.smartlyq import {', '.join(OPERATORS)}; "
-        f"from airflow_provider_smartlyq.sensors.smartlyq import {', '.join(SENSORS)}",
+        "; ".join(f"from {_PUBLIC[kind]} import {', '.join(names)}" for kind, names in CLASSES.items()),
     ),
     "dbt_cloud": ("dbt Cloud operators", "import airflow.providers.dbt.cloud.operators.dbt"),
     "http": ("http operators", "import airflow.providers.http.operators.http"),

@@ -72,11 +72,16 @@ def test_a_dag_with_every_operator_and_sensor_loads_no_http_library_nor_the_hook
     assert _heavy(result["added"]) == []
     # The probe is meaningful: every module defining a public class was loaded, and the HTTP
     # libraries were not loaded before it started.
-    from airflow_provider_smartlyq.operators import smartlyq as operators
-    from airflow_provider_smartlyq.sensors import smartlyq as sensors
+    from airflow_provider_smartlyq.core.surface import PUBLIC_SURFACE
 
-    defining = {f"airflow_provider_smartlyq.operators{m}" for m in operators._EXPORTS.values()}
-    defining |= {f"airflow_provider_smartlyq.sensors{m}" for m in sensors._EXPORTS.values()}
+    defining = {
+        module
+        for public in (
+            "airflow_provider_smartlyq.operators.smartlyq",
+            "airflow_provider_smartlyq.sensors.smartlyq",
+        )
+        for module in PUBLIC_SURFACE[public].values()
+    }
     assert defining <= set(result["added"])
     assert not {"requests", "aiohttp"} & set(result["baseline_has"])
 

@@ -13,25 +13,20 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
-PUBLIC_MODULES = (
-    "airflow_provider_smartlyq.operators.smartlyq",
-    "airflow_provider_smartlyq.sensors.smartlyq",
-    "airflow_provider_smartlyq.triggers.smartlyq",
-)
 # A string shaped like a production key; docs must use placeholders such as sqk_live_xxx.
 LIVE_KEY = re.compile(r"sqk_live_[A-Za-z0-9]{12,}")
 
 
 def built_exports() -> list[str]:
     """Return the public names whose defining module exists (names still to come are skipped)."""
-    names = []
-    for public in PUBLIC_MODULES:
-        module = importlib.import_module(public)
-        package = public.rsplit(".", 1)[0]
-        for name, relative in module._EXPORTS.items():
-            if importlib.util.find_spec(relative, package) is not None:
-                names.append(name)
-    return names
+    from airflow_provider_smartlyq.core.surface import PUBLIC_SURFACE
+
+    return [
+        name
+        for names in PUBLIC_SURFACE.values()
+        for name, defining in names.items()
+        if importlib.util.find_spec(defining) is not None
+    ]
 
 
 @pytest.mark.parametrize("name", built_exports())

@@ -1,29 +1,17 @@
-"""
-SmartlyQ sensors.
-
-Import them from here; each is defined in a small module of its own and loaded on first use.
-"""
+"""SmartlyQ sensors: import them from here (each loads from its own module on first use)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from airflow_provider_smartlyq.core.lazy import lazy_exports
+from airflow_provider_smartlyq.core.surface import public_module
 
-_EXPORTS = {
-    "SmartlyQConnectCompletedSensor": ".connect",
-    "SmartlyQHealthSensor": ".health",
-    "SmartlyQPostStatusSensor": ".posts",
-}
-__all__ = [
-    "SmartlyQConnectCompletedSensor",
-    "SmartlyQHealthSensor",
-    "SmartlyQPostStatusSensor",
-]
-__getattr__, __dir__ = lazy_exports("airflow_provider_smartlyq.sensors", _EXPORTS)
+__getattr__, __dir__, __all__ = public_module(__name__)
 
 # For type checkers and IDEs only: at run time each name loads on first access.
 if TYPE_CHECKING:
-    from airflow_provider_smartlyq.sensors.connect import SmartlyQConnectCompletedSensor
-    from airflow_provider_smartlyq.sensors.health import SmartlyQHealthSensor
-    from airflow_provider_smartlyq.sensors.posts import SmartlyQPostStatusSensor
+    from airflow_provider_smartlyq.sensors.connect import (
+        SmartlyQConnectCompletedSensor as SmartlyQConnectCompletedSensor,
+    )
+    from airflow_provider_smartlyq.sensors.health import SmartlyQHealthSensor as SmartlyQHealthSensor
+    from airflow_provider_smartlyq.sensors.posts import SmartlyQPostStatusSensor as SmartlyQPostStatusSensor

@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import time
 from abc import abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_smartlyq.core.classify import is_transient
+from airflow_provider_smartlyq.core.surface import TRIGGERS_MODULE
 from airflow_provider_smartlyq.waits.policy import next_delay, validate_poll_interval
 
 if TYPE_CHECKING:
@@ -38,8 +39,13 @@ if TYPE_CHECKING:
 
     from airflow_provider_smartlyq.triggers._shared_polls import SharedPoll, Subscription
 
-#: Module serialized triggers name; it loads only the module defining the class (see ``_lazy``).
-PUBLIC_MODULE = "airflow_provider_smartlyq.triggers.smartlyq"
+
+class PollingKwargs(TypedDict, total=False):
+    """The kwargs every polling trigger takes besides what it waits for (the base stores them)."""
+
+    smartlyq_conn_id: str
+    poll_interval: float
+    end_time: float | None
 
 
 class SmartlyQPollingTrigger(BaseTrigger):
@@ -114,9 +120,9 @@ class SmartlyQPollingTrigger(BaseTrigger):
     # -- shared machinery -----------------------------------------------------------------------
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Return the public classpath and JSON-plain kwargs (``end_time`` included)."""
+        """Return the public classpath (it loads only this trigger's module) and JSON-plain kwargs."""
         return (
-            f"{PUBLIC_MODULE}.{type(self).__name__}",
+            f"{TRIGGERS_MODULE}.{type(self).__name__}",
             {
                 **self.trigger_kwargs(),
                 "smartlyq_conn_id": self.smartlyq_conn_id,

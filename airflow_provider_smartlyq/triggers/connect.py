@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smartlyq.core.validation import redact_token, short_token, validate_state_token
 from airflow_provider_smartlyq.triggers._base import SmartlyQPollingTrigger
 from airflow_provider_smartlyq.triggers._shared_polls import ConnectRotation
 from airflow_provider_smartlyq.waits.connect_status import EXPIRY_GRACE, event_for_status, expires_at_of
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from airflow_provider_smartlyq.triggers._base import PollingKwargs
 
 
 class ConnectCompletedTrigger(SmartlyQPollingTrigger):
@@ -42,15 +47,10 @@ class ConnectCompletedTrigger(SmartlyQPollingTrigger):
     item_kwarg = "state_token"
     shared_poll = ConnectRotation
 
-    def __init__(
-        self,
-        state_token: str,
-        smartlyq_conn_id: str = "smartlyq_default",
-        poll_interval: float = 5.0,
-        end_time: float | None = None,
-    ) -> None:
+    def __init__(self, state_token: str, **kwargs: Unpack[PollingKwargs]) -> None:
+        # The connection, interval and deadline are the base's (one signature for every wait).
         self.state_token = validate_state_token(state_token)
-        super().__init__(smartlyq_conn_id=smartlyq_conn_id, poll_interval=poll_interval, end_time=end_time)
+        super().__init__(**kwargs)
         self._expires_at: float | None = None
 
     def __repr__(self) -> str:

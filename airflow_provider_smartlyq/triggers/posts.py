@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smartlyq.core.validation import validate_account_id
 from airflow_provider_smartlyq.triggers._base import SmartlyQPollingTrigger
 from airflow_provider_smartlyq.triggers._shared_polls import PostsPoll
 from airflow_provider_smartlyq.waits.post_status import event_for_post, normalize_status
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from airflow_provider_smartlyq.triggers._base import PollingKwargs
 
 
 class PostPublishedTrigger(SmartlyQPollingTrigger):
@@ -42,15 +47,10 @@ class PostPublishedTrigger(SmartlyQPollingTrigger):
     item_kwarg = "post_id"
     shared_poll = PostsPoll
 
-    def __init__(
-        self,
-        post_id: int,
-        smartlyq_conn_id: str = "smartlyq_default",
-        poll_interval: float = 5.0,
-        end_time: float | None = None,
-    ) -> None:
+    def __init__(self, post_id: int, **kwargs: Unpack[PollingKwargs]) -> None:
+        # The connection, interval and deadline are the base's (one signature for every wait).
         self.post_id = validate_account_id(post_id, name="post_id")
-        super().__init__(smartlyq_conn_id=smartlyq_conn_id, poll_interval=poll_interval, end_time=end_time)
+        super().__init__(**kwargs)
         self._last_status: str | None = None
 
     def describe(self) -> str:

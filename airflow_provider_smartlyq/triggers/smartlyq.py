@@ -1,5 +1,5 @@
 """
-SmartlyQ triggers.
+SmartlyQ triggers: import them from here.
 
 Serialized triggers name their class by this module (``airflow_provider_smartlyq.triggers.
 smartlyq.<Name>``), which loads only the module that defines it.
@@ -9,25 +9,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from airflow_provider_smartlyq.core.lazy import lazy_exports
+from airflow_provider_smartlyq.core.surface import public_module
 
-_EXPORTS = {
-    "ConnectCompletedTrigger": ".connect",
-    "AccountHealthTrigger": ".health",
-    "PostPublishedTrigger": ".posts",
-    "AccountHealthEventTrigger": ".events",
-}
-__all__ = [
-    "AccountHealthEventTrigger",
-    "AccountHealthTrigger",
-    "ConnectCompletedTrigger",
-    "PostPublishedTrigger",
-]
-__getattr__, __dir__ = lazy_exports("airflow_provider_smartlyq.triggers", _EXPORTS)
+__getattr__, __dir__, __all__ = public_module(__name__)
 
 # For type checkers and IDEs only: at run time each name loads on first access.
 if TYPE_CHECKING:
-    from airflow_provider_smartlyq.triggers.connect import ConnectCompletedTrigger
-    from airflow_provider_smartlyq.triggers.events import AccountHealthEventTrigger
-    from airflow_provider_smartlyq.triggers.health import AccountHealthTrigger
-    from airflow_provider_smartlyq.triggers.posts import PostPublishedTrigger
+    from airflow_provider_smartlyq.triggers.connect import ConnectCompletedTrigger as ConnectCompletedTrigger
+    from airflow_provider_smartlyq.triggers.events import (
+        AccountHealthEventTrigger as AccountHealthEventTrigger,
+    )
+    from airflow_provider_smartlyq.triggers.health import AccountHealthTrigger as AccountHealthTrigger
+    from airflow_provider_smartlyq.triggers.posts import PostPublishedTrigger as PostPublishedTrigger
