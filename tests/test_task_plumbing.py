@@ -186,3 +186,66 @@ def test_a_deferring_sensor_closes_its_hook_before_the_worker_lets_go(smartlyq_c
         sensor.execute({"ti": RecordingTI()})
     assert hook._sync is None
     assert "hook" not in sensor.__dict__
+
+
+#: The least each public operator and sensor needs to be built.
+MINIMAL_ARGUMENTS = {
+    "SmartlyQConnectAccountOperator": {"platform": "facebook"},
+    "SmartlyQPauseAccountsOperator": {"all_accounts": True},
+    "SmartlyQResumeAccountsOperator": {"all_accounts": True},
+    "SmartlyQListAccountsOperator": {"all_accounts": True},
+    "SmartlyQReconnectUrlOperator": {"all_accounts": True},
+    "SmartlyQDisconnectAccountOperator": {"account_id": 7, "confirm_account_name": "Acme"},
+    "SmartlyQPublishPostOperator": {"content": "Hello", "all_accounts": True},
+    "SmartlyQValidatePostOperator": {"content": "Hello", "all_accounts": True},
+    "SmartlyQConnectCompletedSensor": {"state_token": "tok_123"},
+    "SmartlyQHealthSensor": {"all_accounts": True},
+    "SmartlyQPostStatusSensor": {"post_id": 5},
+}
+
+
+def _public_task_classes():
+    import importlib
+
+    for public in ("operators", "sensors"):
+        module = importlib.import_module(f"airflow_provider_smartlyq.{public}.smartlyq")
+        for name in module.__all__:
+            if name[0].isupper():
+                yield getattr(module, name)
+
+
+def test_the_table_names_every_public_operator_and_sensor():
+    assert sorted(cls.__name__ for cls in _public_task_classes()) == sorted(MINIMAL_ARGUMENTS)
+
+
+@pytest.mark.parametrize("task_class", list(_public_task_classes()), ids=lambda cls: cls.__name__)
+def test_every_task_takes_its_connection_from_default_args_or_its_own_argument(task_class):
+    # The connection is the bases' argument; Airflow applies default_args only to parameters of
+    # an __init__ its metaclass wrapped, so a base without its own __init__ would lose this.
+    from airflow.sdk import DAG
+
+    arguments = MINIMAL_ARGUMENTS[task_class.__name__]
+    with DAG("plumbing", schedule=None, default_args={"smartlyq_conn_id": "brand_a"}):
+        inherited = task_class(task_id="inherited", **arguments)
+        own = task_class(task_id="own", smartlyq_conn_id="brand_b", **arguments)
+    alone = task_class(task_id="alone", **arguments)
+
+    assert (inherited.smartlyq_conn_id, own.smartlyq_conn_id) == ("brand_a", "brand_b")
+    assert alone.smartlyq_conn_id == "smartlyq_default"
+
+
+def test_the_waiting_operators_share_their_wait_arguments_with_their_own_default_timeouts():
+    from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
+    from airflow_provider_smartlyq.operators.smartlyq import (
+        SmartlyQConnectAccountOperator,
+        SmartlyQPublishPostOperator,
+    )
+
+    connect = SmartlyQConnectAccountOperator(task_id="c", platform="facebook")
+    publish = SmartlyQPublishPostOperator(task_id="p", content="Hello", all_accounts=True)
+    assert (connect.timeout, connect.poll_interval, connect.wait_for_completion) == (900, 5, True)
+    assert (publish.timeout, publish.poll_interval, publish.wait_for_completion) == (1800, 5, True)
+    with pytest.raises(SmartlyQValidationError, match="poll_interval"):
+        SmartlyQConnectAccountOperator(task_id="c2", platform="facebook", poll_interval=0)
+    with pytest.raises(SmartlyQValidationError, match="timeout"):
+        SmartlyQPublishPostOperator(task_id="p2", content="Hello", all_accounts=True, timeout=-1)

@@ -1,6 +1,10 @@
 """
 What every SmartlyQ operator and sensor does around its own work, written once.
 
+* :class:`SmartlyQOperator`, :class:`WaitingOperator` and :class:`WaitSensor`: the bases of
+  every operator and sensor; they own the arguments every task shares (``smartlyq_conn_id``;
+  ``wait_for_completion``, ``deferrable``, ``poll_interval``, ``timeout`` for the operators
+  that wait), as Airflow's ``BaseSensorOperator`` owns ``poke_interval`` and ``timeout``.
 * :class:`SmartlyQTaskMixin`: the task's hook, built on first use (so DAG files parse without
   the HTTP libraries) and closed when the task's method returns, raises or defers
   (:func:`task_method`), in operators and sensors alike.
@@ -24,13 +28,15 @@ import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
-# airflow.sdk only: every DAG file has loaded it already.
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+# airflow.sdk only (through _compat for what moved): every DAG file has loaded it already.
+from airflow.sdk import BaseOperator, BaseSensorOperator, PokeReturnValue
+
+from airflow_provider_smartlyq._compat import conf
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from airflow.sdk import BaseOperator, Context
+    from airflow.sdk import Context
 
     from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
     from airflow_provider_smartlyq.triggers._base import SmartlyQPollingTrigger
@@ -38,8 +44,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PacedPokes",
+    "SmartlyQOperator",
     "SmartlyQTaskMixin",
     "WaitSensor",
+    "WaitingOperator",
     "check_then_defer_or_poll",
     "defer_to",
     "idempotency_key",
@@ -60,8 +68,8 @@ class SmartlyQTaskMixin:
     """
     Give an operator or sensor its hook: one per task run, closed when the task's method ends.
 
-    Put it before ``BaseOperator``/``BaseSensorOperator`` in the bases, set
-    ``smartlyq_conn_id``, use :attr:`hook`, and decorate the methods Airflow calls (``execute``,
+    Mixed into :class:`SmartlyQOperator` and :class:`WaitSensor`, which set ``smartlyq_conn_id``;
+    tasks use :attr:`hook` and decorate the methods Airflow calls (``execute``,
     ``execute_complete``, ``poke``) with :func:`task_method`.
     """
 
@@ -74,22 +82,79 @@ class SmartlyQTaskMixin:
 
         return SmartlyQHook(self.smartlyq_conn_id)
 
-    def init_wait(
-        self, *, wait_for_completion: bool, deferrable: bool, poll_interval: float, timeout: float
-    ) -> None:
-        """Store, checked, how an operator waits for what it started (``wait_for_completion``...)."""
-        from airflow_provider_smartlyq.waits.policy import validate_poll_interval, validate_timeout
-
-        self.wait_for_completion = wait_for_completion
-        self.deferrable = deferrable
-        self.poll_interval = validate_poll_interval(poll_interval)
-        self.timeout = validate_timeout(timeout)
-
     def close_hook(self) -> None:
         """Close the hook if one was built (its HTTP session); the next use builds a new one."""
         hook = self.__dict__.pop("hook", None)
         if hook is not None:
             hook.close()
+
+
+class SmartlyQOperator(SmartlyQTaskMixin, BaseOperator):
+    """
+    The base of every SmartlyQ operator: the connection it uses, and its hook.
+
+    :param smartlyq_conn_id: The Airflow connection to use.
+    """
+
+    def __init__(self, *, smartlyq_conn_id: str = "smartlyq_default", **kwargs: Any) -> None:
+        # Its own __init__, so that Airflow's metaclass applies default_args to smartlyq_conn_id.
+        super().__init__(**kwargs)
+        self.smartlyq_conn_id = smartlyq_conn_id
+
+
+class WaitingOperator(SmartlyQOperator):
+    """
+    The base of an operator that starts something and by default waits until it has ended.
+
+    :param wait_for_completion: Wait for the end; ``False`` returns what was started at once.
+    :param deferrable: Wait in the triggerer (no worker slot held). Default:
+        ``[operators] default_deferrable``.
+    :param poll_interval: Seconds between status checks while waiting.
+    :param timeout: Seconds to wait before failing (default 900).
+    """
+
+    def __init__(
+        self,
+        *,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 5,
+        timeout: float = 15 * 60,
+        **kwargs: Any,
+    ) -> None:
+        from airflow_provider_smartlyq.waits.policy import validate_poll_interval, validate_timeout
+
+        super().__init__(**kwargs)
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = validate_poll_interval(poll_interval)
+        self.timeout = validate_timeout(timeout)
+
+    def wait(
+        self,
+        trigger: str,
+        target: object,
+        check: Callable[[PollPacer], dict[str, Any] | None],
+        timeout_event: Callable[[], dict[str, Any]] = lambda: {"status": "timeout"},
+    ) -> dict[str, Any]:
+        """
+        Wait up to ``timeout`` from now for the final event of ``target``: :func:`wait_for`.
+
+        :param trigger: The trigger's class name (``ConnectCompletedTrigger``, ...).
+        :param target: What it waits for (a state token, a post id).
+        :param check: One check in the worker; the final event or ``None``.
+        :param timeout_event: The event when the deadline passes first.
+        """
+        return wait_for(
+            self,
+            trigger,
+            target,
+            check,
+            deferrable=self.deferrable,
+            poll_interval=self.poll_interval,
+            end_time=time.time() + self.timeout,
+            timeout_event=timeout_event,
+        )
 
 
 class PacedPokes:
@@ -314,16 +379,26 @@ class WaitSensor(PacedPokes, SmartlyQTaskMixin, BaseSensorOperator):
     (one check: the final event, or ``None`` to wait on), :meth:`trigger` (what waits in the
     triggerer) and ``execute_complete(context, event)``. Poke, reschedule and deferrable mode
     then end the same way: through ``execute_complete``.
+
+    :param smartlyq_conn_id: The Airflow connection to use.
+    :param deferrable: Wait in the triggerer (no worker slot held). Default:
+        ``[operators] default_deferrable``.
     """
 
-    deferrable: bool
     #: The trigger (a class name for :func:`wait_trigger`) of a sensor waiting on one :meth:`target`.
     trigger_name: ClassVar[str]
 
-    def __init__(self, **kwargs: Any) -> None:
-        # Defined, so that Airflow's metaclass wraps this pass-through: a class without its own
-        # __init__ would get BaseSensorOperator's wrapped a second time as its own.
+    def __init__(
+        self,
+        *,
+        smartlyq_conn_id: str = "smartlyq_default",
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        # Its own __init__, so that Airflow's metaclass applies default_args to these two.
         super().__init__(**kwargs)
+        self.smartlyq_conn_id = smartlyq_conn_id
+        self.deferrable = deferrable
 
     def check_event(self, context: Context) -> dict[str, Any] | None:
         """Check once (pacing with :attr:`pacer`); return the final event, or ``None`` to wait on."""

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk import BaseOperator
-
 from airflow_provider_smartlyq._tasks.selection import (
     SELECTION_TEMPLATE_FIELDS,
     AccountSelectionMixin,
     checked_now,
 )
-from airflow_provider_smartlyq._tasks.task import SmartlyQTaskMixin, task_idempotency_key, task_method
+from airflow_provider_smartlyq._tasks.task import SmartlyQOperator, task_idempotency_key, task_method
 from airflow_provider_smartlyq.links import SmartlyQReconnectLink, push_link
 
 if TYPE_CHECKING:
@@ -86,7 +84,7 @@ def needs_reconnect(health_row: Mapping[str, Any]) -> bool:
     return unhealthy_reason(health_row, min_validity_days=0, allow_paused=True) is not None
 
 
-class _SmartlyQAccountsOperator(AccountSelectionMixin, SmartlyQTaskMixin, BaseOperator):
+class _SmartlyQAccountsOperator(AccountSelectionMixin, SmartlyQOperator):
     """Shared constructor of the operators that select several accounts."""
 
     template_fields: Sequence[str] = SELECTION_TEMPLATE_FIELDS
@@ -98,12 +96,10 @@ class _SmartlyQAccountsOperator(AccountSelectionMixin, SmartlyQTaskMixin, BaseOp
         platforms: str | Iterable[str] | None = None,
         account_name_pattern: str | None = None,
         all_accounts: bool | str = False,
-        smartlyq_conn_id: str = "smartlyq_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._init_selection(account_ids, platforms, account_name_pattern, all_accounts)
-        self.smartlyq_conn_id = smartlyq_conn_id
 
 
 class _SetPausedOperator(_SmartlyQAccountsOperator):
@@ -353,7 +349,7 @@ class SmartlyQReconnectUrlOperator(_SmartlyQAccountsOperator):
         return urls
 
 
-class SmartlyQDisconnectAccountOperator(SmartlyQTaskMixin, BaseOperator):
+class SmartlyQDisconnectAccountOperator(SmartlyQOperator):
     """
     Disconnect one account for good, after checking its name.
 
@@ -377,7 +373,6 @@ class SmartlyQDisconnectAccountOperator(SmartlyQTaskMixin, BaseOperator):
         *,
         account_id: int | str,
         confirm_account_name: str,
-        smartlyq_conn_id: str = "smartlyq_default",
         **kwargs: Any,
     ) -> None:
         from airflow_provider_smartlyq.core.validation import validate_account_id
@@ -385,7 +380,6 @@ class SmartlyQDisconnectAccountOperator(SmartlyQTaskMixin, BaseOperator):
         super().__init__(**kwargs)
         self.account_id = checked_now(account_id, validate_account_id)
         self.confirm_account_name = checked_now(confirm_account_name, _confirmation)
-        self.smartlyq_conn_id = smartlyq_conn_id
 
     @task_method
     def execute(self, context: Context) -> dict[str, Any]:

@@ -8,19 +8,10 @@ libraries) are imported inside the methods that use them, so DAG files parse fas
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
-from airflow_provider_smartlyq._compat import conf
 from airflow_provider_smartlyq._tasks.selection import checked_now
-from airflow_provider_smartlyq._tasks.task import (
-    SmartlyQTaskMixin,
-    task_idempotency_key,
-    task_method,
-    wait_for,
-)
+from airflow_provider_smartlyq._tasks.task import WaitingOperator, task_idempotency_key, task_method
 from airflow_provider_smartlyq.links import SmartlyQConnectLink, push_link, restore_link
 
 if TYPE_CHECKING:
@@ -31,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["SmartlyQConnectAccountOperator"]
 
 
-class SmartlyQConnectAccountOperator(SmartlyQTaskMixin, BaseOperator):
+class SmartlyQConnectAccountOperator(WaitingOperator):
     """
     Create a single-use connect link and (by default) wait until the user approves it.
 
@@ -69,11 +60,6 @@ class SmartlyQConnectAccountOperator(SmartlyQTaskMixin, BaseOperator):
         *,
         platform: str,
         return_url: str | None = None,
-        wait_for_completion: bool = True,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        poll_interval: float = 5,
-        timeout: float = 900,
-        smartlyq_conn_id: str = "smartlyq_default",
         **kwargs: Any,
     ) -> None:
         from airflow_provider_smartlyq.core.validation import normalize_platform, validate_return_url
@@ -81,13 +67,6 @@ class SmartlyQConnectAccountOperator(SmartlyQTaskMixin, BaseOperator):
         super().__init__(**kwargs)
         self.platform = checked_now(platform, normalize_platform)
         self.return_url = checked_now(return_url, validate_return_url)
-        self.init_wait(
-            wait_for_completion=wait_for_completion,
-            deferrable=deferrable,
-            poll_interval=poll_interval,
-            timeout=timeout,
-        )
-        self.smartlyq_conn_id = smartlyq_conn_id
 
     @task_method
     def execute(self, context: Context) -> dict[str, Any]:
@@ -144,15 +123,10 @@ class SmartlyQConnectAccountOperator(SmartlyQTaskMixin, BaseOperator):
                 "The connect link has no 'state' parameter, so its completion cannot be awaited; "
                 "set wait_for_completion=False and follow up with SmartlyQConnectCompletedSensor"
             )
-        end_time = time.time() + self.timeout
-        event = wait_for(
-            self,
+        event = self.wait(
             "ConnectCompletedTrigger",
             state_token,
             lambda pacer: check_connect_link(self.hook, state_token, self.log, pacer),
-            deferrable=self.deferrable,
-            poll_interval=self.poll_interval,
-            end_time=end_time,
         )
         return self.execute_complete(context, event)
 

@@ -8,12 +8,9 @@ them, so DAG files parse fast.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
-from airflow_provider_smartlyq._compat import AirflowFailException, conf
+from airflow_provider_smartlyq._compat import AirflowFailException
 from airflow_provider_smartlyq._tasks.selection import (
     SELECTION_TEMPLATE_FIELDS,
     AccountSelectionMixin,
@@ -21,11 +18,11 @@ from airflow_provider_smartlyq._tasks.selection import (
     is_templated,
 )
 from airflow_provider_smartlyq._tasks.task import (
-    SmartlyQTaskMixin,
+    SmartlyQOperator,
+    WaitingOperator,
     idempotency_key,
     task_idempotency_key,
     task_method,
-    wait_for,
 )
 from airflow_provider_smartlyq.links import SmartlyQPostLink
 
@@ -118,7 +115,7 @@ def judge_report(report: Mapping[str, Any], platforms: list[str], log: Any) -> d
     )
 
 
-class _PostOperator(AccountSelectionMixin, SmartlyQTaskMixin, BaseOperator):
+class _PostOperator(AccountSelectionMixin, SmartlyQOperator):
     """
     What the validate and publish operators share: a post for the selected accounts, and its dry run.
 
@@ -135,7 +132,6 @@ class _PostOperator(AccountSelectionMixin, SmartlyQTaskMixin, BaseOperator):
         platforms: Any = None,
         account_name_pattern: str | None = None,
         all_accounts: Any = False,
-        smartlyq_conn_id: str = "smartlyq_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -143,7 +139,6 @@ class _PostOperator(AccountSelectionMixin, SmartlyQTaskMixin, BaseOperator):
         check_literal_content(content)
         self.content = content
         self.media_urls = media_urls
-        self.smartlyq_conn_id = smartlyq_conn_id
 
     def media(self) -> list[str] | None:
         """Return the rendered ``media_urls`` as a list, ``None`` when there are none."""
@@ -157,7 +152,7 @@ class _PostOperator(AccountSelectionMixin, SmartlyQTaskMixin, BaseOperator):
         return judge_report(hook.validate_post(self.content, platforms, self.media()), platforms, self.log)
 
 
-class SmartlyQPublishPostOperator(_PostOperator):
+class SmartlyQPublishPostOperator(_PostOperator, WaitingOperator):
     """
     Publish (or schedule) one post to the selected accounts, exactly once per task instance.
 
@@ -252,13 +247,9 @@ class SmartlyQPublishPostOperator(_PostOperator):
         timezone: str | None = None,
         queue_id: int | str | None = None,
         idempotency_key: str | None = None,
-        wait_for_completion: bool = True,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        poll_interval: float = 5,
-        timeout: float = 1800,
+        timeout: float = 30 * 60,
         fail_on_partial: bool = True,
         retry_failed_platforms: bool = True,
-        smartlyq_conn_id: str = "smartlyq_default",
         **kwargs: Any,
     ) -> None:
         from airflow_provider_smartlyq.core.validation import validate_idempotency_key
@@ -271,7 +262,7 @@ class SmartlyQPublishPostOperator(_PostOperator):
             platforms=platforms,
             account_name_pattern=account_name_pattern,
             all_accounts=all_accounts,
-            smartlyq_conn_id=smartlyq_conn_id,
+            timeout=timeout,
             **kwargs,
         )
         if scheduled_time is not None and queue_id is not None:
@@ -284,12 +275,6 @@ class SmartlyQPublishPostOperator(_PostOperator):
         self.timezone = timezone
         self.queue_id = queue_id
         self.idempotency_key = checked_now(idempotency_key, validate_idempotency_key, optional=True)
-        self.init_wait(
-            wait_for_completion=wait_for_completion,
-            deferrable=deferrable,
-            poll_interval=poll_interval,
-            timeout=timeout,
-        )
         self.fail_on_partial = fail_on_partial
         self.retry_failed_platforms = retry_failed_platforms
 
@@ -324,7 +309,6 @@ class SmartlyQPublishPostOperator(_PostOperator):
             )
         if self._scheduled() or not self.wait_for_completion:
             return self._accepted(post)
-        end_time = time.time() + self.timeout
         last_status: str | None = None
 
         def check(pacer: Any) -> dict[str, Any] | None:
@@ -338,14 +322,10 @@ class SmartlyQPublishPostOperator(_PostOperator):
             replay = False
             return event
 
-        event = wait_for(
-            self,
+        event = self.wait(
             "PostPublishedTrigger",
             post_id,
             check,
-            deferrable=self.deferrable,
-            poll_interval=self.poll_interval,
-            end_time=end_time,
             timeout_event=lambda: {"status": "timeout", "post_id": post_id, "last_status": last_status},
         )
         return self.execute_complete(context, event)

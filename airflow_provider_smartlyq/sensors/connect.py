@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smartlyq._compat import AirflowSensorTimeout, conf
+from airflow_provider_smartlyq._compat import AirflowSensorTimeout
 from airflow_provider_smartlyq._tasks.selection import checked_now
 from airflow_provider_smartlyq._tasks.task import WaitSensor, task_method
 
@@ -46,8 +46,6 @@ class SmartlyQConnectCompletedSensor(WaitSensor):
         self,
         *,
         state_token: str,
-        smartlyq_conn_id: str = "smartlyq_default",
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poke_interval: float = 10,
         timeout: float = 20 * 60,
         **kwargs: Any,
@@ -56,8 +54,6 @@ class SmartlyQConnectCompletedSensor(WaitSensor):
 
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
         self.state_token = checked_now(state_token, validate_state_token)
-        self.smartlyq_conn_id = smartlyq_conn_id
-        self.deferrable = deferrable
 
     def target(self) -> str:
         """Return the rendered state token, checked."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smartlyq._compat import AirflowFailException, AirflowSensorTimeout, conf
+from airflow_provider_smartlyq._compat import AirflowFailException, AirflowSensorTimeout
 from airflow_provider_smartlyq._tasks.selection import SELECTION_TEMPLATE_FIELDS, AccountSelectionMixin
 from airflow_provider_smartlyq._tasks.task import WaitSensor, task_method
 from airflow_provider_smartlyq.links import SmartlyQReconnectLink, push_link
@@ -74,9 +74,7 @@ class SmartlyQHealthSensor(AccountSelectionMixin, WaitSensor):
         min_validity_days: float = 0,
         allow_paused: bool = False,
         fail_on_unhealthy: bool = False,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poke_interval: float = 60,
-        smartlyq_conn_id: str = "smartlyq_default",
         **kwargs: Any,
     ) -> None:
         from airflow_provider_smartlyq.waits.health_gate import validate_min_validity_days
@@ -86,8 +84,6 @@ class SmartlyQHealthSensor(AccountSelectionMixin, WaitSensor):
         self.min_validity_days = validate_min_validity_days(min_validity_days)
         self.allow_paused = bool(allow_paused)
         self.fail_on_unhealthy = bool(fail_on_unhealthy)
-        self.deferrable = deferrable
-        self.smartlyq_conn_id = smartlyq_conn_id
         # Poke mode reuses one instance across checks: fetch each reconnect link once, and
         # log/push the unhealthy rows only when they change.
         self._reconnect_urls: dict[Any, str | None] = {}

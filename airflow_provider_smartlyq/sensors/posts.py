@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smartlyq._compat import AirflowSensorTimeout, conf
+from airflow_provider_smartlyq._compat import AirflowSensorTimeout
 from airflow_provider_smartlyq._tasks.selection import checked_now
 from airflow_provider_smartlyq._tasks.task import WaitSensor, task_method
 from airflow_provider_smartlyq.links import SmartlyQPostLink
@@ -53,10 +53,8 @@ class SmartlyQPostStatusSensor(WaitSensor):
         *,
         post_id: int | str,
         fail_on_partial: bool = True,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poke_interval: float = 10,
         timeout: float = 60 * 60,
-        smartlyq_conn_id: str = "smartlyq_default",
         **kwargs: Any,
     ) -> None:
         from airflow_provider_smartlyq.core.validation import validate_account_id
@@ -64,8 +62,6 @@ class SmartlyQPostStatusSensor(WaitSensor):
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
         self.post_id = checked_now(post_id, lambda value: validate_account_id(value, name="post_id"))
         self.fail_on_partial = fail_on_partial
-        self.deferrable = deferrable
-        self.smartlyq_conn_id = smartlyq_conn_id
 
     def target(self) -> int:
         """Return the rendered post id, checked."""
