@@ -146,6 +146,7 @@ ROWS = (
     Row("state_token '..'", "state_token", ".."),
     Row("10 KB name pattern", "account_name_pattern", LONG_PATTERN),
     Row("unicode pattern 'Café *'", "account_name_pattern", UNICODE_PATTERN, succeeds=True),
+    Row("idempotency key 'new post!'", "idempotency_key", "new post!"),
 )
 COLUMNS = (
     "hook",
@@ -195,6 +196,16 @@ def calls_for(row: Row, column: str) -> list[Callable[[], Any]] | None:
                 lambda: run(SmartlyQConnectAccountOperator, "return_url", value, platform="facebook"),
             ]
         return None
+    if field == "idempotency_key":
+        publish = {"content": "Hello", "all_accounts": True}
+        return (
+            [
+                lambda: parse(SmartlyQPublishPostOperator, idempotency_key=value, **publish),
+                lambda: run(SmartlyQPublishPostOperator, field, value, wait_for_completion=False, **publish),
+            ]
+            if column == "publish op"
+            else None
+        )
     if column in SELECTOR_OPERATORS:
         return selector_column(column)(field, value) if field not in ("return_url", "state_token") else None
     if column == "connect sensor" and field == "state_token":
@@ -232,8 +243,8 @@ CELLS = [pytest.param(row, column, id=f"{row.name}-{column}") for row, column in
 
 
 def test_only_applicable_cells_are_collected() -> None:
-    assert len(ROWS) * len(COLUMNS) == 204
-    assert len(CELLS) == 123  # 81 cells do not apply (a hook has no account_name_pattern, ...)
+    assert len(ROWS) * len(COLUMNS) == 216
+    assert len(CELLS) == 124  # 92 cells do not apply (a hook has no account_name_pattern, ...)
     assert all(calls_for(row, column) is not None for row, column in APPLICABLE)
 
 

@@ -12,11 +12,9 @@ loads when a selection is built.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from airflow_provider_smartlyq.core.selector import AccountSelector
     from airflow_provider_smartlyq.hooks.smartlyq import SmartlyQHook
 
@@ -38,23 +36,6 @@ def is_templated(value: Any) -> bool:
     if isinstance(value, (list, tuple)):
         return any(is_templated(item) for item in value)
     return True  # XComArg, Param references and anything else Airflow resolves later
-
-
-T = TypeVar("T")
-
-
-def checked_now(value: T, check: Callable[[Any], object], *, optional: bool = False) -> T:
-    """
-    Return ``value`` as given, after ``check(value)`` unless it is templated.
-
-    The one rule for task arguments: a literal mistake fails when the DAG file is parsed; a
-    template renders only when the task runs, where ``execute`` checks the rendered value.
-
-    :param optional: ``None`` means "not given": nothing to check.
-    """
-    if not is_templated(value) and not (optional and value is None):
-        check(value)
-    return value
 
 
 def build_selector(

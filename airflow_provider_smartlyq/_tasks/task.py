@@ -74,6 +74,27 @@ class SmartlyQTaskMixin:
     """
 
     smartlyq_conn_id: str
+    #: The task's own checked arguments: attribute -> check
+    #: (:mod:`~airflow_provider_smartlyq._tasks.arguments`).
+    argument_checks: ClassVar[Mapping[str, Callable[[Any], Any]]] = {}
+
+    def store_arguments(self, **values: Any) -> None:
+        """
+        Store the task's own arguments, checking every literal one now.
+
+        A literal mistake fails when the DAG file is parsed; a templated value is checked when
+        the task reads it rendered (:meth:`checked`), by the same check.
+        """
+        from airflow_provider_smartlyq._tasks.selection import is_templated
+
+        for name, value in values.items():
+            if not is_templated(value):
+                self.argument_checks[name](value)
+            setattr(self, name, value)
+
+    def checked(self, name: str) -> Any:
+        """Return the argument ``name`` as rendered, through its check (the value to use)."""
+        return self.argument_checks[name](getattr(self, name))
 
     @cached_property
     def hook(self) -> SmartlyQHook:

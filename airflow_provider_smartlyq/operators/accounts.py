@@ -11,16 +11,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from airflow_provider_smartlyq._tasks import arguments
 from airflow_provider_smartlyq._tasks.selection import (
     SELECTION_TEMPLATE_FIELDS,
     AccountSelectionMixin,
-    checked_now,
 )
 from airflow_provider_smartlyq._tasks.task import SmartlyQOperator, task_idempotency_key, task_method
 from airflow_provider_smartlyq.links import SmartlyQReconnectLink, push_link
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from airflow.sdk import Context
 
@@ -37,22 +37,6 @@ __all__ = [
 
 #: XCom key of the first reconnect URL, read by :class:`SmartlyQReconnectLink`.
 FIRST_RECONNECT_URL_KEY = SmartlyQReconnectLink.xcom_key
-
-
-def _flag(name: str, default: bool) -> Callable[[Any], bool]:
-    """Return the reader of a bool argument (a literal, or the text it rendered to)."""
-
-    def read(value: Any) -> bool:
-        from airflow_provider_smartlyq.core.values import parse_bool
-
-        return parse_bool(value, name, default=default)
-
-    return read
-
-
-#: The flags of the list and reconnect operators: checked at parse when literal, read at run.
-_INCLUDE_HEALTH = _flag("include_health", default=False)
-_UNHEALTHY_ONLY = _flag("unhealthy_only", default=True)
 
 
 def _name_of(account: Mapping[str, Any]) -> str | None:
@@ -228,7 +212,9 @@ class SmartlyQPauseAccountsOperator(_SetPausedOperator):
     :param account_name_pattern: Case-insensitive glob on the account name, e.g. ``"Acme *"``.
         Templated.
     :param all_accounts: Select every account; required when no other criterion is given.
-    :param smartlyq_conn_id: The SmartlyQ connection (its ``profile_id`` extra picks the profile).
+
+    Like every SmartlyQ operator it takes ``smartlyq_conn_id``; the connection's
+    ``profile_id`` extra picks the profile.
 
     The task returns ``[{id, platform, account_name, paused, changed}]``, one item per selected
     account.
@@ -268,16 +254,18 @@ class SmartlyQListAccountsOperator(_SmartlyQAccountsOperator):
 
     template_fields: Sequence[str] = (*SELECTION_TEMPLATE_FIELDS, "include_health")
 
+    argument_checks = {"include_health": arguments.flag("include_health", default=False)}
+
     def __init__(self, *, include_health: bool | str = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.include_health = checked_now(include_health, _INCLUDE_HEALTH)
+        self.store_arguments(include_health=include_health)
 
     @task_method
     def execute(self, context: Context) -> list[dict[str, Any]]:
         """Return the selected accounts, with one bulk health call merged in when asked."""
         from airflow_provider_smartlyq.core.selector import account_id_of
 
-        include_health = _INCLUDE_HEALTH(self.include_health)
+        include_health = self.checked("include_health")
         hook = self.hook
         selector, accounts = self.select_accounts(hook)
         if include_health:
@@ -317,16 +305,18 @@ class SmartlyQReconnectUrlOperator(_SmartlyQAccountsOperator):
     template_fields: Sequence[str] = (*SELECTION_TEMPLATE_FIELDS, "unhealthy_only")
     operator_extra_links = (SmartlyQReconnectLink(),)
 
+    argument_checks = {"unhealthy_only": arguments.flag("unhealthy_only", default=True)}
+
     def __init__(self, *, unhealthy_only: bool | str = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.unhealthy_only = checked_now(unhealthy_only, _UNHEALTHY_ONLY)
+        self.store_arguments(unhealthy_only=unhealthy_only)
 
     @task_method
     def execute(self, context: Context) -> dict[str, str]:
         """Return ``{account id: reconnect URL}``; push the first URL for the extra link."""
         from airflow_provider_smartlyq.core.selector import account_id_of
 
-        unhealthy_only = _UNHEALTHY_ONLY(self.unhealthy_only)
+        unhealthy_only = self.checked("unhealthy_only")
         urls: dict[str, str] = {}
         hook = self.hook
         selector, accounts = self.select_accounts(hook)
@@ -361,39 +351,34 @@ class SmartlyQDisconnectAccountOperator(SmartlyQOperator):
 
     :param account_id: The account to disconnect. Templated.
     :param confirm_account_name: The account's current name, as SmartlyQ shows it. Templated.
-    :param smartlyq_conn_id: The SmartlyQ connection.
+
+    Like every SmartlyQ operator it takes ``smartlyq_conn_id``.
 
     The task returns ``{id, platform, account_name, disconnected, already_gone}``.
     """
 
     template_fields: Sequence[str] = ("account_id", "confirm_account_name")
 
-    def __init__(
-        self,
-        *,
-        account_id: int | str,
-        confirm_account_name: str,
-        **kwargs: Any,
-    ) -> None:
-        from airflow_provider_smartlyq.core.validation import validate_account_id
+    argument_checks = {"account_id": arguments.account_id, "confirm_account_name": arguments.confirmation}
+    account_id: int | str
+    confirm_account_name: str
 
+    def __init__(self, *, account_id: int | str, confirm_account_name: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.account_id = checked_now(account_id, validate_account_id)
-        self.confirm_account_name = checked_now(confirm_account_name, _confirmation)
+        self.store_arguments(account_id=account_id, confirm_account_name=confirm_account_name)
 
     @task_method
     def execute(self, context: Context) -> dict[str, Any]:
         """Disconnect the account if its name matches; treat an account already gone as success."""
         from airflow_provider_smartlyq.core.selector import account_id_of
-        from airflow_provider_smartlyq.core.validation import validate_account_id
         from airflow_provider_smartlyq.exceptions import (
             SmartlyQNotEnabledError,
             SmartlyQNotFoundError,
             SmartlyQValidationError,
         )
 
-        account_id = validate_account_id(self.account_id)
-        confirm = _confirmation(self.confirm_account_name)
+        account_id = self.checked("account_id")
+        confirm = self.checked("confirm_account_name")
         gone = {
             "id": account_id,
             "platform": None,
@@ -429,13 +414,3 @@ class SmartlyQDisconnectAccountOperator(SmartlyQOperator):
             "disconnected": True,
             "already_gone": False,
         }
-
-
-def _confirmation(value: Any) -> str:
-    from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
-
-    if not isinstance(value, str) or not value.strip():
-        raise SmartlyQValidationError.local(
-            "confirm_account_name must be the account's current name (a non-empty string)"
-        )
-    return value.strip()

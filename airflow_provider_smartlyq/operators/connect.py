@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smartlyq._tasks.selection import checked_now
+from airflow_provider_smartlyq._tasks import arguments
 from airflow_provider_smartlyq._tasks.task import WaitingOperator, task_idempotency_key, task_method
 from airflow_provider_smartlyq.links import SmartlyQConnectLink, push_link, restore_link
 
@@ -43,44 +43,34 @@ class SmartlyQConnectAccountOperator(WaitingOperator):
     :param platform: Platform to connect (``facebook``, ``instagram``, ``x``/``twitter``, ...).
         Templated.
     :param return_url: Absolute https URL (http only for localhost) the browser returns to. Templated.
-    :param wait_for_completion: Wait for the user; ``False`` returns
-        ``{platform, connect_url, state_token, expires_at}`` at once.
-    :param deferrable: Wait in the triggerer. Default: ``[operators] default_deferrable``.
-    :param poll_interval: Seconds between status checks while waiting.
-    :param timeout: Seconds to wait for the user before failing (default 900, the link lifetime).
-    :param smartlyq_conn_id: The Airflow connection to use.
+
+    The connection and the wait are the arguments of every SmartlyQ operator that waits
+    (``smartlyq_conn_id``, ``wait_for_completion``, ``deferrable``, ``poll_interval``,
+    ``timeout``: see "Arguments every operator takes"): with ``wait_for_completion=False`` the
+    task returns ``{platform, connect_url, state_token, expires_at}`` at once, and ``timeout``
+    defaults to 900 s, the link's lifetime.
     """
 
     template_fields: Sequence[str] = ("platform", "return_url")
     operator_extra_links = (SmartlyQConnectLink(),)
     ui_color = "#dbe9ff"
+    argument_checks = {"platform": arguments.platform, "return_url": arguments.return_url}
+    platform: str
+    return_url: str | None
 
-    def __init__(
-        self,
-        *,
-        platform: str,
-        return_url: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        from airflow_provider_smartlyq.core.validation import normalize_platform, validate_return_url
-
+    def __init__(self, *, platform: str, return_url: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.platform = checked_now(platform, normalize_platform)
-        self.return_url = checked_now(return_url, validate_return_url)
+        self.store_arguments(platform=platform, return_url=return_url)
 
     @task_method
     def execute(self, context: Context) -> dict[str, Any]:
         """Create the link, push it to XCom, and wait for the user when asked to."""
-        from airflow_provider_smartlyq.core.validation import (
-            normalize_platform,
-            short_token,
-            validate_return_url,
-        )
+        from airflow_provider_smartlyq.core.validation import short_token
         from airflow_provider_smartlyq.exceptions import SmartlyQError
         from airflow_provider_smartlyq.waits.connect_status import check_connect_link, normalize_account
 
-        platform = normalize_platform(self.platform)
-        return_url = validate_return_url(self.return_url or None)  # a template may render ""
+        platform = self.checked("platform")
+        return_url = self.checked("return_url")
         # The key varies per try on purpose: a retried or cleared task must create a NEW link
         # (the old one may have expired or been used already), while the hook's own HTTP
         # retries inside one try reuse the key, so a lost 201 never creates two links.

@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smartlyq._compat import AirflowFailException
+from airflow_provider_smartlyq._tasks import arguments
 from airflow_provider_smartlyq._tasks.selection import (
     SELECTION_TEMPLATE_FIELDS,
     AccountSelectionMixin,
-    checked_now,
     is_templated,
 )
 from airflow_provider_smartlyq._tasks.task import (
@@ -205,14 +205,14 @@ class SmartlyQPublishPostOperator(_PostOperator, WaitingOperator):
     :param timezone: IANA zone of a naive ``scheduled_time``. Templated.
     :param queue_id: Schedule into this posting queue's next slot instead. Templated.
     :param idempotency_key: Your own replay key; default: derived from the task instance. Templated.
-    :param wait_for_completion: Wait until publishing has finished (immediate posts only).
-    :param deferrable: Wait in the triggerer. Default: ``[operators] default_deferrable``.
-    :param poll_interval: Seconds between status checks while waiting.
     :param timeout: Seconds to wait for publishing before failing (default 1800).
     :param fail_on_partial: Fail when some platforms failed (default); else succeed with a warning.
     :param retry_failed_platforms: On a retry that replays a failed or partial post, re-publish
         its failed platforms.
-    :param smartlyq_conn_id: The Airflow connection to use.
+
+    The connection and the wait are the arguments of every SmartlyQ operator that waits
+    (``smartlyq_conn_id``, ``wait_for_completion``, ``deferrable``, ``poll_interval``: see
+    "Arguments every operator takes"); only an immediate post is waited for.
     """
 
     template_fields: Sequence[str] = (
@@ -229,6 +229,7 @@ class SmartlyQPublishPostOperator(_PostOperator, WaitingOperator):
     template_fields_renderers = {"platform_options": "json"}
     operator_extra_links = (SmartlyQPostLink(),)
     ui_color = "#ffe8cc"
+    argument_checks = {"idempotency_key": arguments.idempotency_key}
 
     def __init__(
         self,
@@ -252,7 +253,6 @@ class SmartlyQPublishPostOperator(_PostOperator, WaitingOperator):
         retry_failed_platforms: bool = True,
         **kwargs: Any,
     ) -> None:
-        from airflow_provider_smartlyq.core.validation import validate_idempotency_key
         from airflow_provider_smartlyq.exceptions import SmartlyQValidationError
 
         super().__init__(
@@ -274,7 +274,7 @@ class SmartlyQPublishPostOperator(_PostOperator, WaitingOperator):
         self.scheduled_time = scheduled_time
         self.timezone = timezone
         self.queue_id = queue_id
-        self.idempotency_key = checked_now(idempotency_key, validate_idempotency_key, optional=True)
+        self.store_arguments(idempotency_key=idempotency_key)
         self.fail_on_partial = fail_on_partial
         self.retry_failed_platforms = retry_failed_platforms
 
@@ -287,7 +287,7 @@ class SmartlyQPublishPostOperator(_PostOperator, WaitingOperator):
         from airflow_provider_smartlyq.waits.post_status import check_post
 
         # One key for every try and clear of this task instance: a retry replays the post.
-        key = self.idempotency_key or task_idempotency_key(context, "post", per_try=False)
+        key = self.checked("idempotency_key") or task_idempotency_key(context, "post", per_try=False)
         hook = self.hook
         account_ids, platforms = platforms_and_ids(self.select_accounts(hook)[1])
         if self.validate_first:

@@ -38,7 +38,8 @@ class SmartlyQValidatePostOperator(_PostOperator):
     :param platforms: Select accounts on these platforms.
     :param account_name_pattern: Select accounts whose name matches this glob.
     :param all_accounts: Select every account (must be explicit).
-    :param smartlyq_conn_id: The Airflow connection to use.
+
+    Like every SmartlyQ operator it takes ``smartlyq_conn_id``.
     """
 
     template_fields: Sequence[str] = ("content", "media_urls", *SELECTION_TEMPLATE_FIELDS)

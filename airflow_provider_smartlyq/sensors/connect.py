@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smartlyq._compat import AirflowSensorTimeout
-from airflow_provider_smartlyq._tasks.selection import checked_now
+from airflow_provider_smartlyq._tasks import arguments
 from airflow_provider_smartlyq._tasks.task import WaitSensor, task_method
 
 if TYPE_CHECKING:
@@ -32,15 +32,18 @@ class SmartlyQConnectCompletedSensor(WaitSensor):
 
     :param state_token: The link's state token, e.g.
         ``"{{ ti.xcom_pull(task_ids='create_link', key='state_token') }}"``. Templated.
-    :param smartlyq_conn_id: The Airflow connection to use.
-    :param deferrable: Wait in the triggerer. Default: ``[operators] default_deferrable``.
     :param poke_interval: Seconds between checks (default 10).
     :param timeout: Seconds before giving up (default 1200: links live 15 minutes).
+
+    Like every SmartlyQ sensor it takes ``smartlyq_conn_id`` and ``deferrable`` (see "Arguments
+    every sensor takes").
     """
 
     template_fields: Sequence[str] = ("state_token",)
     trigger_name = "ConnectCompletedTrigger"
     ui_color = "#dbe9ff"
+    argument_checks = {"state_token": arguments.state_token}
+    state_token: str
 
     def __init__(
         self,
@@ -50,16 +53,12 @@ class SmartlyQConnectCompletedSensor(WaitSensor):
         timeout: float = 20 * 60,
         **kwargs: Any,
     ) -> None:
-        from airflow_provider_smartlyq.core.validation import validate_state_token
-
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
-        self.state_token = checked_now(state_token, validate_state_token)
+        self.store_arguments(state_token=state_token)
 
     def target(self) -> str:
         """Return the rendered state token, checked."""
-        from airflow_provider_smartlyq.core.validation import validate_state_token
-
-        return validate_state_token(self.state_token)
+        return str(self.checked("state_token"))
 
     def check_event(self, context: Context) -> dict[str, Any] | None:
         """Check the link once: the final event (connected, expired) or ``None`` while pending."""

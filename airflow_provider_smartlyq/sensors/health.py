@@ -55,9 +55,10 @@ class SmartlyQHealthSensor(AccountSelectionMixin, WaitSensor):
     :param min_validity_days: Fewest days each token must still be valid (e.g. the campaign length).
     :param allow_paused: Count paused accounts as healthy.
     :param fail_on_unhealthy: Fail at the first unhealthy check instead of waiting.
-    :param deferrable: Wait in the triggerer. Default: ``[operators] default_deferrable``.
     :param poke_interval: Seconds between checks.
-    :param smartlyq_conn_id: The Airflow connection to use.
+
+    Like every SmartlyQ sensor it takes ``smartlyq_conn_id`` and ``deferrable`` (see "Arguments
+    every sensor takes").
     """
 
     template_fields: Sequence[str] = SELECTION_TEMPLATE_FIELDS

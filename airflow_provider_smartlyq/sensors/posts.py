@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smartlyq._compat import AirflowSensorTimeout
-from airflow_provider_smartlyq._tasks.selection import checked_now
+from airflow_provider_smartlyq._tasks import arguments
 from airflow_provider_smartlyq._tasks.task import WaitSensor, task_method
 from airflow_provider_smartlyq.links import SmartlyQPostLink
 
@@ -37,16 +37,19 @@ class SmartlyQPostStatusSensor(WaitSensor):
 
     :param post_id: The post, e.g. ``"{{ ti.xcom_pull(task_ids='publish', key='post_id') }}"``. Templated.
     :param fail_on_partial: Fail when some platforms failed (default); else succeed with a warning.
-    :param deferrable: Wait in the triggerer. Default: ``[operators] default_deferrable``.
     :param poke_interval: Seconds between checks (default 10).
     :param timeout: Seconds before giving up (default one hour).
-    :param smartlyq_conn_id: The Airflow connection to use.
+
+    Like every SmartlyQ sensor it takes ``smartlyq_conn_id`` and ``deferrable`` (see "Arguments
+    every sensor takes").
     """
 
     template_fields: Sequence[str] = ("post_id",)
     trigger_name = "PostPublishedTrigger"
     operator_extra_links = (SmartlyQPostLink(),)
     ui_color = "#ffe8cc"
+    argument_checks = {"post_id": arguments.post_id}
+    post_id: int | str
 
     def __init__(
         self,
@@ -57,17 +60,13 @@ class SmartlyQPostStatusSensor(WaitSensor):
         timeout: float = 60 * 60,
         **kwargs: Any,
     ) -> None:
-        from airflow_provider_smartlyq.core.validation import validate_account_id
-
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
-        self.post_id = checked_now(post_id, lambda value: validate_account_id(value, name="post_id"))
+        self.store_arguments(post_id=post_id)
         self.fail_on_partial = fail_on_partial
 
     def target(self) -> int:
         """Return the rendered post id, checked."""
-        from airflow_provider_smartlyq.core.validation import validate_account_id
-
-        return validate_account_id(self.post_id, name="post_id")
+        return int(self.checked("post_id"))
 
     def check_event(self, context: Context) -> dict[str, Any] | None:
         """Check the post once: the final event, or ``None`` while it is not final."""

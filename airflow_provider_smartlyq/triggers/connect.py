@@ -38,10 +38,11 @@ class ConnectCompletedTrigger(SmartlyQPollingTrigger):
     Logs and the repr show only the first characters of the state token.
 
     :param state_token: The link's state token (its ``state`` query parameter).
-    :param smartlyq_conn_id: The Airflow connection to use.
-    :param poll_interval: Seconds between polls.
-    :param end_time: Deadline as unix seconds; ``None`` = 20 minutes after the trigger is
-        first built (SmartlyQ links live 15), stored in the kwargs so a rebuilt trigger keeps it.
+
+    The connection, interval and deadline are the kwargs of every polling trigger
+    (``smartlyq_conn_id``, ``poll_interval``, ``end_time``: :class:`SmartlyQPollingTrigger`);
+    without ``end_time`` the wait ends 20 minutes after the trigger is first built (SmartlyQ
+    links live 15).
     """
 
     item_kwarg = "state_token"

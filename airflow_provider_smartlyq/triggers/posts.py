@@ -37,10 +37,10 @@ class PostPublishedTrigger(SmartlyQPollingTrigger):
     Network errors, 429 and 5xx never end the wait: each is logged and polling goes on.
 
     :param post_id: The post to watch.
-    :param smartlyq_conn_id: The Airflow connection to use.
-    :param poll_interval: Seconds between polls.
-    :param end_time: Deadline as unix seconds; ``None`` = one hour after the trigger is first
-        built, stored in the kwargs so a rebuilt trigger keeps it.
+
+    The connection, interval and deadline are the kwargs of every polling trigger
+    (``smartlyq_conn_id``, ``poll_interval``, ``end_time``: :class:`SmartlyQPollingTrigger`);
+    without ``end_time`` the wait ends one hour after the trigger is first built.
     """
 
     default_wait = 60 * 60
