@@ -424,3 +424,14 @@ def test_idle_keep_alive_connection_stays_open_past_uvicorn_default(smartlyq_emu
     assert (first.status, second.status) == (200, 200)
     assert conn.sock is sock  # the same TCP connection served both: it was not closed while idle
     conn.close()
+
+
+def test_the_client_offers_exactly_the_fields_the_control_api_takes_for_a_new_account():
+    # EmulatorClient.add_account mirrors POST /_emulator/accounts on purpose (it speaks HTTP to
+    # an emulator that may run in another process), so the two lists are checked against each other.
+    import inspect
+
+    from airflow_provider_smartlyq.emulator.routes.control import AccountCreate
+
+    offered = [p for p in inspect.signature(EmulatorClient.add_account).parameters if p != "self"]
+    assert sorted(offered) == sorted(AccountCreate.model_fields)
