@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-# SmartlyQPublishError lived here first; it is re-exported so that those imports keep working.
 from airflow_provider_smartlyq.exceptions import SmartlyQError, SmartlyQPublishError, SmartlyQWaitError
 from airflow_provider_smartlyq.waits.policy import ask_once
 
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
     from airflow_provider_smartlyq.waits.policy import PollPacer
 
 __all__ = [
-    "SmartlyQPublishError",
     "check_post",
     "event_for_post",
     "push_post_xcoms",

@@ -159,8 +159,6 @@ def test_partial_failure_fails_by_default_listing_errors(emu):
         post_status.PARTIAL,
         info.value.errors,
     )
-    # ... and its old import path keeps working.
-    assert post_status.SmartlyQPublishError is SmartlyQPublishError
 
 
 def test_partial_failure_succeeds_with_a_warning_when_allowed(emu):
