@@ -18,8 +18,7 @@ import re
 import string
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from airflow_provider_smartlyq.core.selector import AccountSelector
 from airflow_provider_smartlyq.core.validation import (

@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 import string
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from airflow_provider_smartlyq.exceptions import SmartlyQSignatureError
 from airflow_provider_smartlyq.webhooks import MAX_BODY_BYTES, parse_event, sign, verify_signature

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 from airflow.sdk import BaseOperator, BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_smartlyq._compat import conf
+from airflow_provider_smartlyq._tasks.selection import is_templated
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -85,8 +86,6 @@ class SmartlyQTaskMixin:
         A literal mistake fails when the DAG file is parsed; a templated value is checked when
         the task reads it rendered (:meth:`checked`), by the same check.
         """
-        from airflow_provider_smartlyq._tasks.selection import is_templated
-
         for name, value in values.items():
             if not is_templated(value):
                 self.argument_checks[name](value)

@@ -7,7 +7,7 @@ their class by ``triggers.smartlyq`` too. Each name is defined in a small privat
 loaded on first access, so a DAG that imports one operator parses without importing the others
 (or the hook and its HTTP libraries), and a triggerer rebuilding a trigger imports only that
 trigger's module. :data:`PUBLIC_SURFACE` is the one table of those names; the public modules,
-the README test, the packaging check and the parse benchmark all read it.
+the README test, the parse-import test and the parse benchmark all read it.
 """
 
 from __future__ import annotations

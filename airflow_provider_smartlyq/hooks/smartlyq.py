@@ -6,8 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_smartlyq.hooks import _operations as ops
-from airflow_provider_smartlyq.hooks import _post_operations as post_ops
+from airflow_provider_smartlyq.hooks import _operations as ops, _post_operations as post_ops
 from airflow_provider_smartlyq.hooks._protocol import RetryPolicy
 from airflow_provider_smartlyq.hooks._settings import ConnectionSettings, settings_from_connection
 from airflow_provider_smartlyq.hooks._transport import AsyncTransport, SyncTransport

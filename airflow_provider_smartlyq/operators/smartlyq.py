@@ -8,21 +8,14 @@ from airflow_provider_smartlyq.core.surface import public_module
 
 __getattr__, __dir__, __all__ = public_module(__name__)
 
-# For type checkers and IDEs only: at run time each name loads on first access.
+# For type checkers and IDEs only: at run time each name loads on first access. ``X as X``
+# marks each as exported, for type checkers that do not re-export implicitly (__all__ is computed).
 if TYPE_CHECKING:
     from airflow_provider_smartlyq.operators.accounts import (
         SmartlyQDisconnectAccountOperator as SmartlyQDisconnectAccountOperator,
-    )
-    from airflow_provider_smartlyq.operators.accounts import (
         SmartlyQListAccountsOperator as SmartlyQListAccountsOperator,
-    )
-    from airflow_provider_smartlyq.operators.accounts import (
         SmartlyQPauseAccountsOperator as SmartlyQPauseAccountsOperator,
-    )
-    from airflow_provider_smartlyq.operators.accounts import (
         SmartlyQReconnectUrlOperator as SmartlyQReconnectUrlOperator,
-    )
-    from airflow_provider_smartlyq.operators.accounts import (
         SmartlyQResumeAccountsOperator as SmartlyQResumeAccountsOperator,
     )
     from airflow_provider_smartlyq.operators.connect import (
@@ -30,8 +23,6 @@ if TYPE_CHECKING:
     )
     from airflow_provider_smartlyq.operators.posts import (
         SmartlyQPublishPostOperator as SmartlyQPublishPostOperator,
-    )
-    from airflow_provider_smartlyq.operators.posts import (
         post_idempotency_key as post_idempotency_key,
     )
     from airflow_provider_smartlyq.operators.validate_post import (

@@ -8,7 +8,8 @@ from airflow_provider_smartlyq.core.surface import public_module
 
 __getattr__, __dir__, __all__ = public_module(__name__)
 
-# For type checkers and IDEs only: at run time each name loads on first access.
+# For type checkers and IDEs only: at run time each name loads on first access. ``X as X``
+# marks each as exported, for type checkers that do not re-export implicitly (__all__ is computed).
 if TYPE_CHECKING:
     from airflow_provider_smartlyq.sensors.connect import (
         SmartlyQConnectCompletedSensor as SmartlyQConnectCompletedSensor,
