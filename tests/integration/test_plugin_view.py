@@ -217,8 +217,9 @@ def test_view_shows_the_accounts_and_reconnect_fetches_one_link(
 async def _empty_view(server: str, profile: Path) -> Any:
     async with chromium_page(profile) as page:
         await page.send("Page.navigate", url=f"{server}/smartlyq/accounts")
+        # Right after navigating there may be no body yet: a null body means "not yet", not an error.
         return await page.wait_js(
-            "document.body.getAttribute('data-loaded') === 'true' && "
+            "!!document.body && document.body.getAttribute('data-loaded') === 'true' && "
             "(document.getElementById('empty-state') || {}).innerText",
             "the empty state",
         )
